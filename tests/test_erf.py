@@ -1,0 +1,207 @@
+"""deeplab_viz.erf: effective receptive field, exact on linear stacks, side-effect free."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deeplab_viz import erf as E
+from deeplab_viz.gridding import coverage_counts
+from deeplab_viz.receptive_field import Layer, rf_bounds, rf_footprint, rf_table
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _ones_stack(layers: list[Layer], c_in: int = 3) -> nn.Sequential:
+    convs = []
+    for i, la in enumerate(layers):
+        conv = nn.Conv2d(
+            c_in if i == 0 else 1,
+            1,
+            la.kernel,
+            la.stride,
+            la.resolved_padding,
+            la.dilation,
+            bias=False,
+        )
+        nn.init.ones_(conv.weight)
+        convs.append(conv)
+    return nn.Sequential(*convs).double()
+
+
+def _place(counts: np.ndarray, y0: int, x0: int, hw: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(hw)
+    out[y0 : y0 + counts.shape[0], x0 : x0 + counts.shape[1]] = counts
+    return out
+
+
+@pytest.mark.parametrize("rates", [[1, 2, 5], [2, 2, 2], [2, 4, 8], [3]])
+def test_erf_of_linear_ones_stack_is_the_coverage_map(rates) -> None:
+    layers = [Layer(3, 1, r) for r in rates]
+    model = _ones_stack(layers)
+    x = torch.randn(1, 3, 40, 44, dtype=torch.float64)
+    res = E.erf_map(model, x, out_yx=(20, 21))
+    counts = coverage_counts(rates).astype(np.float64)
+    half = (counts.shape[0] - 1) // 2
+    np.testing.assert_allclose(
+        res.erf, _place(counts / counts.sum(), 20 - half, 21 - half, (40, 44))
+    )
+    assert res.erf.sum() == pytest.approx(1.0) and res.output_hw == (40, 44)
+    assert res.total == pytest.approx(3 * counts.sum())  # 3 input channels, ones weights
+
+
+def test_erf_of_strided_linear_stack_is_the_footprint() -> None:
+    layers = [Layer(3, 2), Layer(3, 1, 2), Layer(2, 2, padding=0), Layer(3)]
+    model = _ones_stack(layers, c_in=1)
+    row = rf_table(layers, input_size=64)[-1]
+    res = E.erf_map(model, torch.zeros(1, 1, 64, 64, dtype=torch.float64), out_yx=(3, 4))
+    fp = rf_footprint(layers).astype(np.float64)
+    (y0, _), (x0, _) = rf_bounds(row, 3), rf_bounds(row, 4)
+    np.testing.assert_allclose(res.erf, _place(np.outer(fp, fp) / fp.sum() ** 2, y0, x0, (64, 64)))
+
+
+def _relu_net() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, 2, 1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, 1, 2, dilation=2),
+        nn.ReLU(),
+        nn.Conv2d(8, 4, 3, 1, 1),
+    ).eval()
+
+
+def test_erf_support_inside_theoretical_rf_and_mass_squares() -> None:
+    model = _relu_net()
+    layers = [Layer(3, 2), Layer(3, 1, 2), Layer(3)]
+    row = rf_table(layers)[-1]
+    res = E.erf_map(model, torch.randn(1, 3, 48, 48), out_yx=(12, 11), n_samples=4, seed=1)
+    (y0, y1), (x0, x1) = rf_bounds(row, 12, input_size=48), rf_bounds(row, 11, input_size=48)
+    inside = np.zeros_like(res.erf, dtype=bool)
+    inside[y0 : y1 + 1, x0 : x1 + 1] = True
+    assert res.erf[~inside].sum() == 0 and res.erf[inside].sum() == pytest.approx(1.0)
+    centre = (round(row.start + row.jump * 12), round(row.start + row.jump * 11))
+    sides = E.mass_square(res.erf, centre, fractions=(0.1, 0.2, 0.5, 0.9, 0.95, 1.0))
+    values = list(sides.values())
+    assert values == sorted(values) and all(s % 2 == 1 for s in values)
+    assert values[-1] <= row.size  # all the mass sits inside the theoretical RF
+    assert 0 < E.erf_to_trf_ratio(sides[0.5], row.size) <= 1
+
+
+def test_mass_square_examples() -> None:
+    delta = np.zeros((9, 9))
+    delta[4, 4] = 1
+    assert E.mass_square(delta, (4, 4)) == {0.2: 1, 0.5: 1, 0.95: 1}
+    uniform = np.ones((9, 9))
+    assert E.mass_square(uniform, (4, 4), fractions=(0.1, 0.12, 0.5, 1.0)) == {
+        0.1: 3,
+        0.12: 5,
+        0.5: 7,
+        1.0: 9,
+    }
+    # Off-centre: the square is clipped to the image; the whole image needs side 2*8+1.
+    assert E.mass_square(uniform, (0, 0), fractions=(1.0,)) == {1.0: 17}
+    assert E.mass_square(uniform, (0, 0), fractions=(4 / 81,)) == {4 / 81: 3}
+    with pytest.raises(ValueError, match="outside"):
+        E.mass_square(uniform, (9, 0))
+    with pytest.raises(ValueError, match="fractions"):
+        E.mass_square(uniform, (4, 4), fractions=(0.0,))
+    with pytest.raises(ValueError, match="no mass"):
+        E.mass_square(np.zeros((3, 3)), (1, 1))
+    with pytest.raises(ValueError, match="non-negative"):
+        E.mass_square(-uniform, (1, 1))
+    assert E.erf_to_trf_ratio(50, 200) == 0.25
+    with pytest.raises(ValueError):
+        E.erf_to_trf_ratio(0, 10)
+
+
+def test_random_input_erf_is_reproducible() -> None:
+    model = _relu_net()
+    x = torch.zeros(1, 3, 32, 32)
+    a = E.erf_map(model, x, out_yx=(8, 8), n_samples=3, seed=7)
+    b = E.erf_map(model, x, out_yx=(8, 8), n_samples=3, seed=7)
+    c = E.erf_map(model, x, out_yx=(8, 8), n_samples=3, seed=8)
+    np.testing.assert_array_equal(a.erf, b.erf)
+    assert not np.array_equal(a.erf, c.erf)
+    assert a.n_samples == 3 and a.channel is None
+    # n_samples=1 uses x itself: same x, same map; a different x changes it (ReLU net).
+    d = E.erf_map(
+        model, torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3)), out_yx=(8, 8)
+    )
+    e = E.erf_map(
+        model, torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(4)), out_yx=(8, 8)
+    )
+    assert not np.array_equal(d.erf, e.erf)
+
+
+def test_channel_selection() -> None:
+    conv = nn.Conv2d(1, 2, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 0, 0] = 1.0  # channel 0 reads the top-left tap
+        conv.weight[1, 0, 2, 2] = -2.0  # channel 1 the bottom-right one
+    x = torch.ones(1, 1, 9, 9)
+    assert E.erf_map(conv, x, out_yx=(4, 4), channel=0).peak_yx == (3, 3)
+    assert E.erf_map(conv, x, out_yx=(4, 4), channel=1).peak_yx == (5, 5)
+    both = E.erf_map(conv, x, out_yx=(4, 4))
+    assert both.erf[3, 3] == pytest.approx(1 / 3) and both.erf[5, 5] == pytest.approx(2 / 3)
+    assert both.total == pytest.approx(3.0)
+
+
+def test_model_left_untouched() -> None:
+    model = _relu_net()
+    model[3].weight.requires_grad_(False)  # a mix of frozen and trainable parameters
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    training = {n: m.training for n, m in model.named_modules()}
+    E.erf_map(model, torch.randn(1, 3, 24, 24), out_yx=(5, 5), n_samples=2)
+    with torch.no_grad():
+        E.erf_map(model, torch.randn(1, 3, 24, 24), out_yx=(5, 5))
+    with torch.inference_mode():
+        E.erf_map(model, torch.randn(1, 3, 24, 24), out_yx=(5, 5))
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
+    assert all(p.grad is None for p in model.parameters())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert {n: m.training for n, m in model.named_modules()} == training
+    for m in model.modules():
+        for attr in (
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_state_dict_hooks",
+            "_load_state_dict_pre_hooks",
+        ):
+            assert not getattr(m, attr, {}), (m, attr)
+
+
+def test_plain_function_and_errors() -> None:
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(t, 4)
+
+    res = E.erf_map(fn, torch.rand(1, 2, 16, 16), out_yx=(1, 2))
+    expected = np.zeros((16, 16))
+    expected[4:8, 8:12] = 1 / 16
+    np.testing.assert_allclose(res.erf, expected)
+    with pytest.raises(ValueError, match="outside"):
+        E.erf_map(fn, torch.rand(1, 2, 16, 16), out_yx=(4, 0))
+    with pytest.raises(ValueError, match="channel"):
+        E.erf_map(fn, torch.rand(1, 2, 16, 16), out_yx=(0, 0), channel=2)
+    with pytest.raises(ValueError, match="x must be"):
+        E.erf_map(fn, torch.rand(2, 2, 16, 16), out_yx=(0, 0))
+    with pytest.raises(ValueError, match="n_samples"):
+        E.erf_map(fn, torch.rand(1, 2, 16, 16), out_yx=(0, 0), n_samples=0)
+    with pytest.raises(ValueError, match="model_fn"):
+        E.erf_map(lambda t: t.mean(dim=(2, 3)), torch.rand(1, 2, 16, 16), out_yx=(0, 0))
+    zero = E.erf_map(lambda t: t * 0, torch.rand(1, 1, 4, 4), out_yx=(0, 0))
+    assert zero.total == 0 and not zero.erf.any()

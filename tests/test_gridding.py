@@ -1,0 +1,104 @@
+"""deeplab_viz.gridding: exact coverage of dilated stacks, checked against torch autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deeplab_viz import gridding as G
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _autograd_counts(rates, kernel: int) -> np.ndarray:
+    """Gradient of the single output unit of a ones-weight stack = paths per input cell."""
+    side = 1 + sum((kernel - 1) * r for r in rates)
+    x = torch.rand(1, 1, side, side, dtype=torch.float64, requires_grad=True)
+    h = x
+    for r in rates:
+        h = F.conv2d(h, torch.ones(1, 1, kernel, kernel, dtype=torch.float64), dilation=r)
+    assert h.shape[-2:] == (1, 1)
+    (g,) = torch.autograd.grad(h[0, 0, 0, 0], x)
+    return g[0, 0].numpy()
+
+
+@pytest.mark.parametrize(
+    "rates,covered,cells",
+    [
+        ([2, 2, 2], 49, 169),
+        ([2, 4, 8], 225, 841),
+        ([1, 2, 5], 289, 289),
+        ([1, 2, 3], 169, 169),
+        ([1], 9, 9),
+        ([3], 9, 49),
+    ],
+)
+def test_known_coverage_numbers(rates, covered: int, cells: int) -> None:
+    cov = G.coverage_map(rates)
+    assert (cov.covered, cov.rf_cells) == (covered, cells)
+    assert cov.coverage == pytest.approx(covered / cells)
+    assert cov.side**2 == cells and cov.full is (covered == cells)
+    assert cov.counts.dtype == np.int64 and cov.rates == tuple(rates) and cov.kernel == 3
+
+
+@pytest.mark.parametrize(
+    "rates,kernel",
+    [
+        ([2, 2, 2], 3),
+        ([2, 4, 8], 3),
+        ([1, 2, 5], 3),
+        ([1, 2, 9], 3),
+        ([3, 1], 2),
+        ([2, 3], 4),
+        ([1, 1, 1, 1], 5),
+    ],
+)
+def test_counts_match_autograd(rates, kernel: int) -> None:
+    counts = G.coverage_counts(rates, kernel)
+    np.testing.assert_array_equal(counts, _autograd_counts(rates, kernel))
+    assert counts.sum() == kernel ** (2 * len(rates))  # every path counted once
+    assert np.array_equal(counts, counts.T) and np.array_equal(counts, counts[::-1, ::-1])
+
+
+def test_coverage_is_read_only_and_validated() -> None:
+    cov = G.coverage_map([2, 2])
+    with pytest.raises(ValueError):
+        cov.counts[0, 0] = 7
+    for bad in ([], [0], [1, -2], "12", [1.5]):
+        with pytest.raises(ValueError, match="rates"):
+            G.coverage_map(bad)
+    with pytest.raises(ValueError, match="kernel"):
+        G.coverage_map([1], kernel=0)
+
+
+def _checkerboard(n: int) -> np.ndarray:
+    board = (np.add.outer(np.arange(n), np.arange(n)) % 2).astype(np.float32)
+    return np.repeat(board[:, :, None], 3, axis=2)
+
+
+def test_gridding_artifact_keeps_lattice_patterns_that_hdc_removes() -> None:
+    img = _checkerboard(40)
+    gridded = G.gridding_artifact(img, [2, 2, 2])
+    hdc = G.gridding_artifact(img, [1, 2, 5])
+    assert gridded.shape == hdc.shape == img.shape and gridded.dtype == np.float32
+    # Rates 2, 2, 2 only ever average pixels of the same parity: the pattern survives.
+    np.testing.assert_allclose(gridded[6:-6, 6:-6], img[6:-6, 6:-6], atol=1e-6)
+    # [1, 2, 5] mixes both parities: the checkerboard is flattened to ~0.5 (gain 1/81).
+    assert np.abs(hdc[8:-8, 8:-8] - 0.5).max() < 0.01
+
+
+def test_gridding_artifact_constant_and_uint8() -> None:
+    flat = np.full((16, 16, 3), 200, dtype=np.uint8)
+    for mode in ("replicate", "reflect", "zeros"):
+        out = G.gridding_artifact(flat, [1, 2], padding_mode=mode)
+        assert out.shape == flat.shape
+        if mode != "zeros":
+            np.testing.assert_allclose(out, 200 / 255, atol=1e-6)
