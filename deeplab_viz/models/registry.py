@@ -1,0 +1,306 @@
+"""ModelSpec, the model registry, and loading a model for a spec.
+
+``ModelSpec`` is everything that makes two models different for the app: which
+network, which output stride, how the ASPP rates follow the stride, trained or
+random weights, device and dtype. It is frozen and hashable, so it can key caches.
+
+Loading is split in two so the expensive part is shared:
+
+- :func:`load_base` builds the network *as trained* (weights read once; never
+  mutated afterwards; parameters frozen),
+- :func:`build_model` returns a :class:`LoadedModel` for a spec: the base itself
+  when nothing differs, otherwise a rewired / moved deep copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from .. import weights as W
+from .layers import DeepLabV3
+from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
+
+DEFAULT_MODEL = "voc-mobilenetv2"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """Facts about one model in the registry (nothing here needs the weights)."""
+
+    name: str
+    title: str
+    kind: Literal["tflite", "torchvision"]
+    family: str  # a key of output_stride.FAMILIES
+    native_stride: int  # the output stride the weights were trained at, pixels
+    trained_rates: tuple[int, ...]  # ASPP atrous rates at the native stride
+    mean: tuple[float, float, float]  # input normalisation, in 0..255 units
+    std: tuple[float, float, float]
+    align_corners: bool  # True: feed (OS·k + 1)-sized inputs, as TF DeepLab does
+    dataset: str
+    license: str
+    source: str
+    remote: W.RemoteFile | None = None  # for torchvision entries: filled from torchvision
+
+
+_IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+_IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+VOC_MNV2_REMOTE = W.RemoteFile(
+    filename="deeplabv3.tflite",
+    url=(
+        "https://raw.githubusercontent.com/tensorflow/tflite-support/"
+        "133228616ca14e1b64c03f6a0ea8610f41a60783/tensorflow_lite_support/cc/test/testdata/"
+        "task/vision/deeplabv3.tflite"
+    ),
+    sha256="9711334db2b01d5894feb8ed0f5cb3e97d125b8d229f8d8692f625801818f5ef",
+)
+
+
+def _tv_entry(name: str, title: str, family: str, native: int) -> ModelEntry:
+    return ModelEntry(
+        name=name,
+        title=title,
+        kind="torchvision",
+        family=family,
+        native_stride=native,
+        trained_rates=(12, 24, 36),
+        mean=_IMAGENET_MEAN,
+        std=_IMAGENET_STD,
+        align_corners=False,
+        dataset="COCO subset with the 20 PASCAL VOC classes",
+        license="BSD-3-Clause (torchvision)",
+        source="torchvision.models.segmentation",
+    )
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    DEFAULT_MODEL: ModelEntry(
+        name=DEFAULT_MODEL,
+        title="DeepLabV3 · MobileNetV2 (PASCAL VOC, offline)",
+        kind="tflite",
+        family="tflite_mnv2",
+        native_stride=8,
+        trained_rates=(),
+        mean=(127.5, 127.5, 127.5),
+        std=(127.5, 127.5, 127.5),
+        align_corners=True,
+        dataset="PASCAL VOC 2012 (21 classes)",
+        license="Apache-2.0 (TensorFlow Lite Task Library test model)",
+        source="tensorflow/tflite-support deeplabv3.tflite",
+        remote=VOC_MNV2_REMOTE,
+    ),
+    "deeplabv3_mobilenet_v3_large": _tv_entry(
+        "deeplabv3_mobilenet_v3_large", "DeepLabV3 · MobileNetV3-Large", "mobilenet_v3", 16
+    ),
+    "deeplabv3_resnet50": _tv_entry("deeplabv3_resnet50", "DeepLabV3 · ResNet-50", "resnet", 8),
+    "deeplabv3_resnet101": _tv_entry("deeplabv3_resnet101", "DeepLabV3 · ResNet-101", "resnet", 8),
+}
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def resolve_device(device: str) -> str:
+    """ "auto" → cuda, then mps, then cpu; a named device is checked to exist."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if device == "cuda" and not cuda:
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available here")
+    if device == "mps" and not mps:
+        raise ValueError("device 'mps' was asked for but Apple MPS is not available here")
+    return device
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model, wired how, where. Frozen and hashable: a cache key.
+
+    ``output_stride=None`` means the stride the weights were trained at;
+    ``device="auto"`` is resolved when the spec is made, so two specs that would
+    run the same way compare equal.
+    """
+
+    name: str = DEFAULT_MODEL
+    output_stride: int | None = None
+    aspp_rates: RatePolicy = "scale"
+    pretrained: bool = True  # False: seeded random weights ("architecture only")
+    device: str = "auto"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.name not in REGISTRY:
+            raise ValueError(f"unknown model {self.name!r}; choose from {', '.join(REGISTRY)}")
+        entry = REGISTRY[self.name]
+        if self.output_stride is None:
+            object.__setattr__(self, "output_stride", entry.native_stride)
+        if self.output_stride not in OUTPUT_STRIDES:
+            raise ValueError(
+                f"output stride must be one of {OUTPUT_STRIDES}, got {self.output_stride}"
+            )
+        if self.aspp_rates not in ("scale", "keep"):
+            raise ValueError(f"ASPP rate policy must be 'scale' or 'keep', got {self.aspp_rates!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        object.__setattr__(self, "device", resolve_device(self.device))
+        if self.dtype != "float32" and self.device != "cuda":
+            raise ValueError(f"{self.dtype} is offered on CUDA only; use float32 on {self.device}")
+        if not self.pretrained and entry.kind == "tflite":
+            raise ValueError(f"{self.name} is only offered with its trained weights")
+
+    @property
+    def entry(self) -> ModelEntry:
+        return REGISTRY[self.name]
+
+    @property
+    def label(self) -> str:
+        """How the model is named wherever it is shown."""
+        text = f"{self.name} · OS {self.output_stride}"
+        if not self.pretrained:
+            text += " · architecture only (random weights)"
+        return text
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready-to-run model for a spec. ``module`` is shared: never mutate it."""
+
+    spec: ModelSpec
+    module: DeepLabV3 = field(repr=False, compare=False)
+    class_names: tuple[str, ...]
+
+    @property
+    def entry(self) -> ModelEntry:
+        return self.spec.entry
+
+    @property
+    def aspp_rates(self) -> tuple[int | None, ...]:
+        return self.module.aspp.rates
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.spec.device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.spec.dtype]
+
+
+def _freeze(module: DeepLabV3) -> DeepLabV3:
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def torchvision_remote(name: str) -> W.RemoteFile:
+    """The torchvision weights file of ``name``: URL, file name, sha256 prefix."""
+    from .torchvision_models import default_weights
+
+    url = default_weights(name).url
+    filename = url.rsplit("/", 1)[-1]
+    prefix = filename.rsplit("-", 1)[-1].split(".")[0]  # torch hub's hash prefix
+    return W.RemoteFile(filename=filename, url=url, sha256=prefix)
+
+
+def load_base(
+    name: str, *, pretrained: bool = True, progress: W.Progress | None = None
+) -> tuple[DeepLabV3, tuple[str, ...]]:
+    """The network as trained (native stride, CPU, float32, frozen) and its class names.
+
+    Raises :class:`~deeplab_viz.weights.WeightsUnavailable` when trained weights
+    cannot be had here.
+    """
+    entry = REGISTRY[name]
+    if entry.kind == "tflite":
+        from .tflite_mnv2 import load_tflite_model
+
+        assert entry.remote is not None
+        path = W.fetch(entry.remote, progress=progress)
+        module, labels = load_tflite_model(path)
+        return _freeze(module), labels
+
+    from .torchvision_models import build_torchvision, class_names
+
+    state = None
+    if pretrained:
+        path = W.fetch(torchvision_remote(name), progress=progress, include_torch_hub=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise W.WeightsUnavailable(
+                f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__})"
+            ) from None
+    return _freeze(build_torchvision(name, state_dict=state)), class_names(name)
+
+
+def build_model(
+    spec: ModelSpec, *, base: tuple[DeepLabV3, tuple[str, ...]] | None = None
+) -> LoadedModel:
+    """A :class:`LoadedModel` for ``spec``; ``base`` (from :func:`load_base`) is not mutated."""
+    module, labels = base if base is not None else load_base(spec.name, pretrained=spec.pretrained)
+    entry = spec.entry
+    if spec.output_stride != entry.native_stride:
+        module = rewire(
+            module,
+            family=entry.family,
+            output_stride=spec.output_stride,
+            trained_stride=entry.native_stride,
+            rate_policy=spec.aspp_rates,
+        )
+    if spec.device != "cpu" or spec.dtype != "float32":
+        if module is (base[0] if base is not None else None):
+            module = copy.deepcopy(module)
+        module = module.to(device=spec.device, dtype=DTYPES[spec.dtype])
+    return LoadedModel(spec=spec, module=_freeze(module), class_names=labels)
+
+
+def expected_rates(spec: ModelSpec) -> tuple[int, ...]:
+    """The ASPP atrous rates a spec should end up with (for display and tests)."""
+    e = spec.entry
+    return scaled_rates(
+        e.trained_rates,
+        trained_stride=e.native_stride,
+        output_stride=spec.output_stride,
+        policy=spec.aspp_rates,
+    )
+
+
+def load_with_fallback(
+    spec: ModelSpec, *, progress: W.Progress | None = None
+) -> tuple[LoadedModel, str | None]:
+    """Load ``spec``; if its trained weights cannot be had, fall back to the offline model.
+
+    Returns the model and, when it fell back, one line for the user saying why and
+    how to get the weights.
+    """
+    try:
+        base = load_base(spec.name, pretrained=spec.pretrained, progress=progress)
+        return build_model(spec, base=base), None
+    except W.WeightsUnavailable as exc:
+        if spec.name == DEFAULT_MODEL:
+            raise
+        fallback = ModelSpec(
+            name=DEFAULT_MODEL,
+            output_stride=spec.output_stride,
+            aspp_rates=spec.aspp_rates,
+            device=spec.device,
+            dtype=spec.dtype,
+        )
+        base = load_base(DEFAULT_MODEL, progress=progress)
+        notice = (
+            f"Trained weights for {spec.name} are not available ({exc.message}). "
+            f"Showing {DEFAULT_MODEL} instead; pick '{spec.name} · architecture only' "
+            "to see its structure with random weights."
+        )
+        return build_model(fallback, base=base), notice

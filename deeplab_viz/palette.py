@@ -1,0 +1,53 @@
+"""The PASCAL VOC colour map, class-map PNGs and overlays (numpy and Pillow only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The standard VOC colour map, (n, 3) uint8: class c's colour from the bits of c."""
+    cmap = np.zeros((n, 3), dtype=np.uint8)
+    for c in range(n):
+        r = g = b = 0
+        cid = c
+        for j in range(8):
+            r |= ((cid >> 0) & 1) << (7 - j)
+            g |= ((cid >> 1) & 1) << (7 - j)
+            b |= ((cid >> 2) & 1) << (7 - j)
+            cid >>= 3
+        cmap[c] = (r, g, b)
+    return cmap
+
+
+PALETTE = voc_palette()
+
+
+def colorize(class_map: np.ndarray) -> np.ndarray:
+    """(H, W) class indices → (H, W, 3) uint8 VOC colours."""
+    return PALETTE[class_map]
+
+
+def overlay(rgb: np.ndarray, class_map: np.ndarray, *, alpha: float = 0.55) -> np.ndarray:
+    """Class colours blended over the image; background (class 0) left untouched."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be between 0 and 1")
+    out = rgb.astype(np.float32)
+    fg = class_map > 0
+    out[fg] = (1 - alpha) * out[fg] + alpha * colorize(class_map)[fg].astype(np.float32)
+    return out.round().astype(np.uint8)
+
+
+def save_class_png(class_map: np.ndarray, path: Path) -> None:
+    """A palette PNG whose pixel values are the class indices (VOC convention)."""
+    img = Image.fromarray(class_map.astype(np.uint8), mode="P")
+    img.putpalette(PALETTE.ravel().tolist())
+    img.save(path)
+
+
+def hex_color(class_index: int) -> str:
+    r, g, b = PALETTE[class_index]
+    return f"#{r:02x}{g:02x}{b:02x}"
