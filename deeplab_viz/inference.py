@@ -59,7 +59,7 @@ def prepare(rgb: np.ndarray, model: LoadedModel, *, size: int = DEFAULT_SIZE) ->
     check_size(size)
     entry = model.entry
     image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()  # (1,3,H,W)
+    x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float()  # (1,3,H,W)
     h, w = resized_hw(image_hw, size)
     if (h, w) != image_hw:
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)

@@ -1,0 +1,253 @@
+"""``python -m deeplab_viz``: the same library functions the app's pages use.
+
+Exit codes: 0 all went well, 1 some inputs (or the model) failed, 2 usage errors.
+Every error is one line on stderr; results are JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import weights as W
+from .images import ImageError, load_image
+from .inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, segment
+from .models import DEFAULT_MODEL, OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec, build_model
+from .models.registry import DEVICES, DTYPES, load_base, torchvision_remote
+from .palette import overlay, save_class_png
+
+
+class UsageError(Exception):
+    """Bad arguments: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + error
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be a whole number, got {text!r}") from None
+    if not MIN_SIZE <= value <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size must be from {MIN_SIZE} to {MAX_SIZE} pixels")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _progress_printer(label: str) -> Callable[[int, int | None], None]:
+    """A progress bar on stderr: redrawn in place on a terminal, every 10% otherwise."""
+    tty = sys.stderr.isatty()
+    last = [-1]
+
+    def show(done: int, total: int | None) -> None:
+        if not total:
+            return
+        pct = int(100 * done / total)
+        if tty:
+            bar = "#" * (pct // 4)
+            end = "\n" if done >= total else ""
+            print(f"\r{label} [{bar:<25}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+        elif pct // 10 != last[0] // 10 or done >= total:
+            print(f"{label}: {done}/{total} ({pct}%)", file=sys.stderr, flush=True)
+        last[0] = pct
+
+    return show
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY), help="model name")
+    p.add_argument(
+        "--output-stride",
+        type=int,
+        choices=OUTPUT_STRIDES,
+        default=None,
+        help="8, 16 or 32 (default: the stride the weights were trained at)",
+    )
+    p.add_argument(
+        "--aspp-rates",
+        choices=["scale", "keep"],
+        default="scale",
+        help="scale ASPP rates with the stride (default) or keep the trained ones",
+    )
+    p.add_argument("--random-weights", action="store_true", help="architecture only")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--dtype", choices=list(DTYPES), default="float32", help="non-fp32 on CUDA only")
+    p.add_argument(
+        "--size", type=_size, default=DEFAULT_SIZE, help="longest side fed to the model, px"
+    )
+
+
+def _spec(args: argparse.Namespace) -> ModelSpec:
+    try:
+        return ModelSpec(
+            name=args.model,
+            output_stride=args.output_stride,
+            aspp_rates=args.aspp_rates,
+            pretrained=not args.random_weights,
+            device=args.device,
+            dtype=args.dtype,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _load(spec: ModelSpec) -> LoadedModel:
+    base = load_base(spec.name, pretrained=spec.pretrained, progress=_progress_printer("download"))
+    return build_model(spec, base=base)
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, k = path.stem or "image", 2
+    name = stem
+    while name in used:
+        name, k = f"{stem}-{k}", k + 1
+    used.add(name)
+    return name
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    spec = _spec(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    model = _load(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    failed, used = 0, set()
+    for name in args.images:
+        path = Path(name)
+        try:
+            img = load_image(path)
+        except ImageError as exc:
+            failed += 1
+            print(json.dumps({"path": name, "error": exc.message}), flush=True)
+            continue
+        seg = segment(model, img.rgb, size=args.size)
+        stem = _unique_stem(path, used)
+        save_class_png(seg.class_map, out / f"{stem}.png")
+        from PIL import Image
+
+        Image.fromarray(overlay(img.rgb, seg.class_map)).save(out / f"{stem}_overlay.png")
+        h, w = seg.model_input_hw
+        record = {
+            "path": name,
+            "model": spec.label,
+            "output_stride": spec.output_stride,
+            "size": [w, h],
+            "image_size": list(img.size),
+            "classes": {k: round(v, 5) for k, v in seg.fractions().items()},
+            "ms": round(seg.ms, 2),
+            "outputs": [str(out / f"{stem}.png"), str(out / f"{stem}_overlay.png")],
+        }
+        print(json.dumps(record), flush=True)
+    return 1 if failed else 0
+
+
+def weights_status(name: str) -> tuple[bool, str]:
+    """(trained weights usable here?, where they are or how to get them)."""
+    entry = REGISTRY[name]
+    remote = entry.remote if entry.kind == "tflite" else torchvision_remote(name)
+    local = W.find(remote, include_torch_hub=entry.kind == "torchvision")
+    if local is None:
+        return False, f"not here; downloads from {remote.url} on first use"
+    if not remote.matches(W.sha256_file(local)):
+        return False, f"{local} fails its sha256 check"
+    return True, str(local)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for name, entry in REGISTRY.items():
+        ok, where = weights_status(name)
+        row = {
+            "name": name,
+            "title": entry.title,
+            "native_output_stride": entry.native_stride,
+            "aspp_rates": list(entry.trained_rates),
+            "trained_weights_available": ok,
+            "weights": where,
+            "random_weights": entry.kind == "torchvision",
+            "dataset": entry.dataset,
+            "license": entry.license,
+        }
+        if args.json:
+            print(json.dumps(row))
+        else:
+            mark = "yes" if ok else "no "
+            print(f"{name:30s} OS {entry.native_stride:<2d}  weights here: {mark}  {where}")
+    return 0
+
+
+def cmd_eval_voc(args: argparse.Namespace) -> int:
+    from .evaluate import DatasetError, evaluate_voc, voc_ids
+
+    spec = _spec(args)
+    try:
+        voc_ids(Path(args.dir), limit=args.limit)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    model = _load(spec)
+    try:
+        report = evaluate_voc(
+            Path(args.dir),
+            model,
+            size=args.size,
+            limit=args.limit,
+            progress=_progress_printer("eval-voc"),
+        )
+    except DatasetError as exc:
+        print(f"eval-voc: {exc}", file=sys.stderr)
+        return 1
+    report["model"] = spec.label
+    print(json.dumps(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m deeplab_viz", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("segment", help="segment images; write class PNGs and overlays")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out", required=True, metavar="DIR")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("models", help="list the models and whether their weights are here")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("eval-voc", help="pixel accuracy and IoU on a PASCAL VOC-style folder")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--limit", type=_positive, default=None, help="first N images of val.txt")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_eval_voc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except W.WeightsUnavailable as exc:
+        print(f"model unavailable: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

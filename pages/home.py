@@ -1,0 +1,40 @@
+"""Home: the chosen image segmented by the chosen model, with a legend of classes found."""
+
+import streamlit as st
+
+from deeplab_viz.palette import colorize, hex_color, overlay
+from ui import cache
+from ui.sidebar import current_lesson
+
+lesson = current_lesson()
+st.title("Atrous Lab")
+st.markdown(
+    "Atrous (dilated) convolution spreads a small kernel's taps apart, so a network can "
+    "see far without shrinking its feature maps. **DeepLab** is built on that idea. "
+    "Below, a real DeepLab segments the image chosen in the sidebar; the pages on the "
+    "left take it apart, one idea each."
+)
+seg = cache.segmentation(lesson.model.spec, lesson.image.key, lesson.size, lesson.image)
+
+c1, c2 = st.columns(2)
+c1.image(lesson.image.rgb, caption="Input", width="stretch")
+view = c2.radio("Show", ["overlay", "class map"], horizontal=True, key="home_view")
+shown = overlay(lesson.image.rgb, seg.class_map) if view == "overlay" else colorize(seg.class_map)
+c2.image(shown, caption=f"{lesson.label}", width="stretch")
+
+st.subheader("Classes found")
+names = seg.class_names
+chips = []
+for name, frac in seg.fractions().items():
+    color = hex_color(names.index(name))
+    chips.append(
+        f"<span style='display:inline-block;margin:0 .5em .4em 0;padding:.15em .6em;"
+        f"border-radius:.4em;background:{color};color:white;"
+        f"text-shadow:0 0 3px #000'>{name} · {frac:.1%}</span>"
+    )
+st.markdown(" ".join(chips), unsafe_allow_html=True)
+st.caption(
+    f"Model input {seg.model_input_hw[1]}×{seg.model_input_hw[0]} px · forward pass "
+    f"{seg.ms:.0f} ms on {lesson.model.spec.device} · ASPP branches: "
+    f"{', '.join(lesson.model.module.aspp.names)}"
+)

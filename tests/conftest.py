@@ -1,0 +1,71 @@
+"""Shared test setup: real weights from ../shared, no downloads, AppTest helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+WEIGHTS_DIR = Path(os.environ.get("DEEPLAB_VIZ_WEIGHTS_DIR", SHARED / "weights"))
+TFLITE = WEIGHTS_DIR / "deeplabv3.tflite"
+GOLDEN_DIR = SHARED / "testdata" / "tflite_segmenter"
+VOC_DIR = SHARED / "eval" / "voc2012_val_subset"
+
+# Tests never download: the offline model comes from ../shared/weights (CI sets
+# the same), torchvision models are built with random weights.
+os.environ.setdefault("DEEPLAB_VIZ_WEIGHTS_DIR", str(WEIGHTS_DIR))
+os.environ["DEEPLAB_VIZ_OFFLINE"] = "1"
+
+needs_weights = pytest.mark.skipif(
+    not TFLITE.exists(), reason=f"{TFLITE} not found (set DEEPLAB_VIZ_WEIGHTS_DIR)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own empty app cache folder."""
+    monkeypatch.setenv("DEEPLAB_VIZ_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def voc_base():
+    """The offline model as trained, loaded once for the whole run."""
+    from deeplab_viz.models import load_base
+
+    if not TFLITE.exists():
+        pytest.skip(f"{TFLITE} not found")
+    return load_base("voc-mobilenetv2")
+
+
+def _pin_navigation_mode(monkeypatch) -> None:
+    """Make AppTest run app.py like a running server does.
+
+    Streamlit decides per process whether a ``pages/`` folder next to the script
+    means its automatic (v1) multipage mode; the first ``st.navigation`` call
+    turns that off for good. AppTest resets the flag before *every* run, so its
+    reruns would execute page files directly, without app.py and its sidebar.
+    This pins the flag to what a server has after its first run.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test as app_test_module
+
+    class NavigationPagesManager(PagesManager):
+        def __init__(self, *args, **kwargs):
+            PagesManager.uses_pages_directory = False
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(app_test_module, "PagesManager", NavigationPagesManager)
+
+
+@pytest.fixture
+def app(monkeypatch):
+    """A fresh AppTest of the whole app (entry point, sidebar, navigation)."""
+    from streamlit.testing.v1 import AppTest
+
+    if not TFLITE.exists():
+        pytest.skip(f"{TFLITE} not found")
+    _pin_navigation_mode(monkeypatch)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)

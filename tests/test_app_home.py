@@ -1,0 +1,90 @@
+"""AppTest of the entry point, the shared sidebar and the home page, on the real model."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+
+def _legend(at) -> str:
+    return " ".join(m.value for m in at.main.markdown if "border-radius" in m.value)
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_home_segments_default_sample_with_offline_model(app):
+    at = app.run()
+    assert not at.exception
+    assert len(at.main.get("image")) == 2  # the input and the overlay
+    legend = _legend(at)
+    assert "cat" in legend and "background" in legend
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "voc-mobilenetv2 · OS 8" in captions
+    assert "chelsea.png" in captions
+
+
+def test_sidebar_choice_reaches_the_page(app):
+    at = app.run()
+    at.sidebar.selectbox(key="sb_sample").set_value("astronaut.png").run()
+    assert not at.exception
+    assert "person" in _legend(at)
+    at.sidebar.segmented_control(key="sb_os").set_value(16).run()
+    assert not at.exception
+    assert "voc-mobilenetv2 · OS 16" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_architecture_only_model_is_labelled(app):
+    at = app.run()
+    at.sidebar.selectbox(key="sb_model").set_value("deeplabv3_resnet50:random").run()
+    assert not at.exception
+    text = " ".join(c.value for c in at.sidebar.caption) + " ".join(
+        c.value for c in at.main.caption
+    )
+    assert "architecture only (random weights)" in text
+    # choosing a model resets the stride to the one it was trained at
+    assert at.sidebar.segmented_control(key="sb_os").value == 8
+    assert "rate 12" in text  # ASPP branch names as wired
+
+
+def test_missing_trained_weights_fall_back_with_a_clear_message(app):
+    at = app.run()
+    at.sidebar.selectbox(key="sb_model").set_value("deeplabv3_resnet101").run()
+    assert not at.exception
+    warning = " ".join(w.value for w in at.sidebar.warning)
+    assert "deeplabv3_resnet101" in warning and "voc-mobilenetv2" in warning
+    assert "deeplabv3_resnet101_coco" in warning  # names the file to put in place
+    assert "voc-mobilenetv2" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_upload_then_bad_upload_keeps_the_previous_image(app):
+    at = app.run()
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    rgb[:, 48:] = 255
+    at.sidebar.file_uploader(key="sb_upload").upload("mine.png", _png(rgb), "image/png").run()
+    assert not at.exception
+    assert "mine.png · 96×64 px" in " ".join(c.value for c in at.sidebar.caption)
+
+    at.sidebar.file_uploader(key="sb_upload").upload("broken.png", b"not a png", "image/png").run()
+    assert not at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and "broken.png" in errors[0] and "\n" not in errors[0]
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "mine.png" in captions and "previous image" in captions
+
+
+def test_query_params_reproduce_a_view(app):
+    app.query_params["sb_sample"] = "camera.png"
+    app.query_params["sb_os"] = "32"
+    at = app.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sb_sample").value == "camera.png"
+    assert "OS 32" in " ".join(c.value for c in at.sidebar.caption)

@@ -1,0 +1,88 @@
+"""The app's cached functions: a small DAG over the library.
+
+    base_model(name, pretrained)        st.cache_resource  weights read once, shared
+      └─ model_for(spec)                st.cache_resource  rewired copy per spec, shared
+    sample_image(file) / upload_image   st.cache_data      decoded, checked images
+    segmentation(spec, key, size)       st.cache_data      one forward per image × spec × size
+
+Models in ``st.cache_resource`` are shared by every session and thread and are
+never mutated (no hooks, no in-place rewiring: the library copies before it
+changes anything). Results are plain data in ``st.cache_data`` with size limits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from deeplab_viz.images import LoadedImage, load_image
+from deeplab_viz.inference import Segmentation, segment
+from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
+from deeplab_viz.models.registry import DEFAULT_MODEL
+from deeplab_viz.weights import WeightsUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = ROOT / "assets" / "samples"
+DEFAULT_SAMPLE = "chelsea.png"
+
+
+def sample_files() -> list[str]:
+    return sorted(
+        p.name for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"}
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading model weights…")
+def base_model(name: str, pretrained: bool):
+    """The network as trained, shared read-only by all sessions."""
+    return load_base(name, pretrained=pretrained)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the model…")
+def model_for(spec: ModelSpec) -> LoadedModel:
+    return build_model(spec, base=base_model(spec.name, spec.pretrained))
+
+
+@st.cache_resource(max_entries=8, ttl=600, show_spinner=False)
+def model_or_fallback(spec: ModelSpec) -> tuple[LoadedModel, str | None]:
+    """The model for ``spec`` or, if its weights are not here, the offline default.
+
+    Kept for ten minutes so a user who puts a weights file in place sees it soon.
+    """
+    try:
+        return model_for(spec), None
+    except WeightsUnavailable as exc:
+        if spec.name == DEFAULT_MODEL:
+            raise
+        fallback = ModelSpec(
+            name=DEFAULT_MODEL,
+            output_stride=spec.output_stride,
+            aspp_rates=spec.aspp_rates,
+            device=spec.device,
+            dtype=spec.dtype,
+        )
+        notice = (
+            f"Trained weights for {spec.name} are not available: {exc.message}. "
+            f"Showing {DEFAULT_MODEL} instead; choose “{spec.name} · architecture only” "
+            "to explore its structure with random weights."
+        )
+        return model_for(fallback), notice
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sample_image(filename: str, max_side: int) -> LoadedImage:
+    return load_image(SAMPLES_DIR / filename, max_side=max_side)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def upload_image(data: bytes, name: str, max_side: int) -> LoadedImage:
+    """Decode an upload (raises ImageError with a one-line message)."""
+    return load_image(data, name=name, max_side=max_side)
+
+
+@st.cache_data(max_entries=64, show_spinner="Running DeepLab…")
+def segmentation(spec: ModelSpec, image_key: str, size: int, _image: LoadedImage) -> Segmentation:
+    """One forward per (spec, image, size); ``_image`` is identified by ``image_key``."""
+    model, _ = model_or_fallback(spec)
+    return segment(model, _image.rgb, size=size)
