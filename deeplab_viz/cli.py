@@ -13,20 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import weights as W
+from .commands import Parser, UsageError
 from .images import ImageError, load_image
 from .inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, segment
 from .models import DEFAULT_MODEL, OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec, build_model
 from .models.registry import DEVICES, DTYPES, load_base, torchvision_remote
 from .palette import overlay, save_class_png
-
-
-class UsageError(Exception):
-    """Bad arguments: reported in one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage + error
-        raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
 def _size(text: str) -> int:
@@ -217,8 +209,11 @@ def cmd_eval_voc(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m deeplab_viz", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(
+        prog="python -m deeplab_viz",
+        description="Atrous Lab on the command line: the functions the app's pages use.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("segment", help="segment images; write class PNGs and overlays")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -235,7 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, default=None, help="first N images of val.txt")
     _add_model_args(p)
     p.set_defaults(func=cmd_eval_voc)
+
+    for module in _command_modules():
+        module.register(sub)
     return parser
+
+
+def _command_modules():
+    """Subcommand modules in deeplab_viz.commands, in name order."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        yield importlib.import_module(f"{commands.__name__}.{info.name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
