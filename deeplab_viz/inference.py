@@ -73,13 +73,23 @@ def prepare(rgb: np.ndarray, model: LoadedModel, *, size: int = DEFAULT_SIZE) ->
     return Prepared(tensor=x, valid_hw=(h, w), image_hw=image_hw)
 
 
-def logits_to_image(logits: torch.Tensor, prepared: Prepared) -> torch.Tensor:
-    """Model logits (1, C, Hp, Wp) → float32 CPU logits (1, C, H, W) on the image grid."""
-    h, w = prepared.valid_hw
+def to_image_grid(
+    logits: torch.Tensor, valid_hw: tuple[int, int], image_hw: tuple[int, int]
+) -> torch.Tensor:
+    """Model logits (1, C, Hp, Wp) → float32 CPU logits (1, C, H, W) on the image grid.
+
+    Crops the padding off (``valid_hw``) and resizes bilinearly to ``image_hw``.
+    """
+    h, w = valid_hw
     logits = logits[..., :h, :w].float().cpu()
-    if (h, w) != prepared.image_hw:
-        logits = F.interpolate(logits, size=prepared.image_hw, mode="bilinear", align_corners=False)
+    if (h, w) != tuple(image_hw):
+        logits = F.interpolate(logits, size=tuple(image_hw), mode="bilinear", align_corners=False)
     return logits
+
+
+def logits_to_image(logits: torch.Tensor, prepared: Prepared) -> torch.Tensor:
+    """:func:`to_image_grid` for a :class:`Prepared` input."""
+    return to_image_grid(logits, prepared.valid_hw, prepared.image_hw)
 
 
 @dataclass(frozen=True)
