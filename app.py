@@ -18,16 +18,16 @@ st.set_page_config(page_title="Atrous Lab", page_icon="🔬", layout="wide")
 
 # (file, title, icon); a page is listed once its file exists, so sections grow with the app.
 SECTIONS = {
-    "Start": [("home.py", "Home", "🏠")],
+    "Start": [("home.py", "Home", ":material/home:")],
     "The idea": [
-        ("dilated_convolution.py", "Dilated convolution", "🔳"),
-        ("receptive_fields.py", "Receptive fields", "🎯"),
-        ("gridding.py", "Gridding", "▦"),
+        ("dilated_convolution.py", "Dilated convolution", ":material/blur_on:"),
+        ("receptive_fields.py", "Receptive fields", ":material/center_focus_strong:"),
+        ("gridding.py", "Gridding", ":material/grid_on:"),
     ],
     "Inside DeepLab": [
-        ("aspp_explorer.py", "ASPP explorer", "🌀"),
-        ("output_stride.py", "Output stride", "🔍"),
-        ("gpu_and_cost.py", "GPU and cost", "⏱️"),
+        ("aspp_explorer.py", "ASPP explorer", ":material/hub:"),
+        ("output_stride.py", "Output stride", ":material/zoom_in:"),
+        ("gpu_and_cost.py", "GPU and cost", ":material/speed:"),
     ],
 }
 

@@ -14,7 +14,7 @@ st.markdown(
     "Below, a real DeepLab segments the image chosen in the sidebar; the pages on the "
     "left take it apart, one idea each."
 )
-seg = cache.segmentation(lesson.model.spec, lesson.image.key, lesson.size, lesson.image)
+seg = cache.probe(lesson.spec, lesson.image.key, lesson.size, lesson.image)
 
 c1, c2 = st.columns(2)
 c1.image(lesson.image.rgb, caption="Input", width="stretch")
@@ -35,6 +35,6 @@ for name, frac in seg.fractions().items():
 st.markdown(" ".join(chips), unsafe_allow_html=True)
 st.caption(
     f"Model input {seg.model_input_hw[1]}×{seg.model_input_hw[0]} px · forward pass "
-    f"{seg.ms:.0f} ms on {lesson.model.spec.device} · ASPP branches: "
-    f"{', '.join(lesson.model.module.aspp.names)}"
+    f"{seg.timings_ms['total']:.0f} ms on {lesson.model.spec.device} · ASPP branches: "
+    f"{', '.join(b.name for b in seg.branches)}"
 )

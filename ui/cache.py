@@ -3,11 +3,15 @@
     base_model(name, pretrained)        st.cache_resource  weights read once, shared
       └─ model_for(spec)                st.cache_resource  rewired copy per spec, shared
     sample_image(file) / upload_image   st.cache_data      decoded, checked images
-    segmentation(spec, key, size)       st.cache_data      one forward per image × spec × size
+    probe(spec, key, size)              st.cache_resource  ONE forward per image × spec × size,
+                                                           every intermediate kept
 
 Models in ``st.cache_resource`` are shared by every session and thread and are
 never mutated (no hooks, no in-place rewiring: the library copies before it
-changes anything). Results are plain data in ``st.cache_data`` with size limits.
+changes anything). A probe holds only read-only numpy arrays, so it too is shared
+through ``st.cache_resource`` (``st.cache_data`` would pickle a copy of tens of MB
+on every rerun); every page reads the same probe, and a widget that only changes a
+view never runs the model again. Every cache has a size limit.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from pathlib import Path
 import streamlit as st
 
 from deeplab_viz.images import LoadedImage, load_image
-from deeplab_viz.inference import Segmentation, segment
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
 from deeplab_viz.models.registry import DEFAULT_MODEL
+from deeplab_viz.probe import Probe, run_probe
 from deeplab_viz.weights import WeightsUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +85,8 @@ def upload_image(data: bytes, name: str, max_side: int) -> LoadedImage:
     return load_image(data, name=name, max_side=max_side)
 
 
-@st.cache_data(max_entries=64, show_spinner="Running DeepLab…")
-def segmentation(spec: ModelSpec, image_key: str, size: int, _image: LoadedImage) -> Segmentation:
+@st.cache_resource(max_entries=12, show_spinner="Running DeepLab…")
+def probe(spec: ModelSpec, image_key: str, size: int, _image: LoadedImage) -> Probe:
     """One forward per (spec, image, size); ``_image`` is identified by ``image_key``."""
     model, _ = model_or_fallback(spec)
-    return segment(model, _image.rgb, size=size)
+    return run_probe(model, _image.rgb, size=size)
