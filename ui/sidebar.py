@@ -90,6 +90,7 @@ def image_picker() -> LoadedImage:
         try:
             image = cache.upload_image(upload.getvalue(), upload.name, DEFAULT_MAX_SIDE)
             st.session_state["sb_last_upload"] = image
+            st.caption("Using your upload; remove it (×) to go back to the sample.")
         except ImageError as exc:
             st.error(exc.message, icon="🖼️")
             last = st.session_state.get("sb_last_upload")

@@ -1,0 +1,167 @@
+"""The app as a person uses it: headless Chromium against ``streamlit run app.py``.
+
+Every page loads without an exception element (and is screenshotted), an upload
+through the file widget works, hostile uploads get one sentence and the next
+upload still works, a slider updates its figure, and a shared link reproduces a view.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import tomllib
+from browser_support import (
+    ROOT,
+    Server,
+    browser,
+    chromium_available,
+    exceptions,
+    screenshot,
+    wait_idle,
+)
+from conftest import TFLITE
+from hostile import hostile_files
+from PIL import Image
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not chromium_available(), reason="Debian chromium is not installed"),
+    pytest.mark.skipif(not TFLITE.exists(), reason="offline model not found"),
+]
+
+PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.stem.startswith("_"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
+    try:
+        srv.wait_healthy()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def ctx(server):
+    with browser() as context:
+        yield context
+
+
+def _url(server, page: str, query: str = "") -> str:
+    path = "" if page == "home" else page
+    return f"{server.url}/{path}{('?' + query) if query else ''}"
+
+
+def _sidebar_text(page) -> str:
+    return page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def _upload(page, name: str, data: bytes, mime: str = "image/png") -> None:
+    page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
+        files=[{"name": name, "mimeType": mime, "buffer": data}]
+    )
+    page.wait_for_timeout(500)
+    wait_idle(page)
+
+
+def _png(w: int, h: int) -> bytes:
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 128)], -1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_every_page_loads_without_an_exception(ctx, server, page_name):
+    page = ctx.new_page()
+    try:
+        page.goto(_url(server, page_name))
+        wait_idle(page)
+        assert exceptions(page) == [], server.log_text()
+        assert "Traceback" not in page.locator("body").inner_text()
+        screenshot(page, page_name)
+    finally:
+        page.close()
+
+
+def test_upload_through_the_file_widget_and_hostile_files(ctx, server):
+    page = ctx.new_page()
+    try:
+        page.goto(_url(server, "home"))
+        wait_idle(page)
+        _upload(page, "gradient.png", _png(200, 120))
+        assert "gradient.png · 200×120 px" in _sidebar_text(page)
+        assert exceptions(page) == []
+        for name, (data, expect) in hostile_files().items():
+            if len(data) == 0:
+                continue  # browsers do not send empty files through the widget
+            _upload(page, name, data, "application/octet-stream")
+            assert exceptions(page) == [], name
+            text = _sidebar_text(page)
+            assert "Traceback" not in page.locator("body").inner_text(), name
+            if expect == "refused":
+                alerts = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
+                assert alerts.count() >= 1, name
+                assert name in alerts.first.inner_text(), name
+                assert "previous image" in text, name  # nothing the user had is lost
+            elif expect == "ok":
+                assert name in text, name
+        # the next good upload still works
+        _upload(page, "after.png", _png(64, 48))
+        assert "after.png · 64×48 px" in _sidebar_text(page)
+        screenshot(page, "upload")
+    finally:
+        page.close()
+
+
+def test_a_shared_link_reproduces_the_view(ctx, server):
+    page = ctx.new_page()
+    try:
+        page.goto(_url(server, "home", "sb_sample=camera.png&sb_os=16"))
+        wait_idle(page)
+        text = _sidebar_text(page)
+        assert "camera.png" in text and "OS 16" in text
+        assert exceptions(page) == []
+        # and a change is written back into the link
+        page.locator('[data-testid="stSidebar"]').get_by_role(
+            "radio", name="32", exact=True
+        ).click()
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        assert "sb_os=32" in page.url and "OS 32" in _sidebar_text(page)
+    finally:
+        page.close()
+
+
+def test_a_slider_change_updates_its_figure(ctx, server):
+    target = next((p for p in ("dilated_convolution", "gridding") if p in PAGES), None)
+    if target is None:
+        pytest.skip("no page with a slider yet")
+    page = ctx.new_page()
+    try:
+        page.goto(_url(server, target))
+        wait_idle(page)
+        main = page.locator('[data-testid="stMainBlockContainer"]')
+        slider = main.get_by_role("slider").first
+        before, url = main.screenshot(), page.url
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        assert page.url != url  # the new value is in the link (bound to a query parameter)
+        assert main.screenshot() != before
+        assert exceptions(page) == []
+    finally:
+        page.close()
+
+
+def test_upload_size_is_capped_in_the_config():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert 1 <= config["server"]["maxUploadSize"] <= 50
+    assert config["client"]["showErrorDetails"] in ("none", False)
