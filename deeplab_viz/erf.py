@@ -7,17 +7,47 @@ centre (roughly Gaussian), so it covers only a fraction of the theoretical one.
 The model is treated as a shared, read-only object: only ``torch.autograd.grad`` with
 respect to a fresh copy of the input is used, so no hooks are registered, no ``.grad``
 is written, and neither ``requires_grad`` nor train/eval mode of the model is touched.
+:func:`random_like` makes a re-initialised *copy* for the "trained vs random weights"
+comparison (Luo et al. show training widens the ERF); :func:`image_erf` runs the whole
+recipe on a user's image for one target of a real DeepLabV3 (a stage, an ASPP branch or
+the logits), with the model's own preprocessing.
+
+Reference: W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive
+Field in Deep Convolutional Neural Networks", NIPS 2016.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["ErfResult", "erf_map", "erf_to_trf_ratio", "mass_square"]
+if TYPE_CHECKING:
+    from .models import LoadedModel
+    from .receptive_field import ModelRFRow, RFBox
+
+__all__ = [
+    "ErfResult",
+    "ImageErf",
+    "MASS_FRACTIONS",
+    "erf_map",
+    "erf_targets",
+    "erf_to_trf_ratio",
+    "image_erf",
+    "mass_square",
+    "random_like",
+    "target_fn",
+]
+
+MASS_FRACTIONS = (0.2, 0.5, 0.95)
 
 
 @dataclass(frozen=True)
@@ -184,3 +214,236 @@ def erf_to_trf_ratio(side: float, trf_size: float) -> float:
     if side <= 0 or trf_size <= 0:
         raise ValueError(f"side and trf_size must be positive, got {side!r}, {trf_size!r}")
     return float(side) / float(trf_size)
+
+
+# --------------------------------------------------------------------------- random weights
+
+_REINIT = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._NormBase)
+
+
+def random_like(module: nn.Module, *, seed: int) -> nn.Module:
+    """A deep copy of ``module`` with every conv, linear and batch-norm layer re-initialised.
+
+    Each such layer's own ``reset_parameters()`` is called (PyTorch's standard init:
+    Kaiming-uniform weights, fan-in-uniform biases; batch norm gets weight 1, bias 0 and
+    running statistics 0/1, i.e. the identity in eval mode) under ``torch.manual_seed(seed)``
+    in a forked RNG, so the global random state is untouched and the same seed gives the
+    same copy. ``module`` itself is not modified; the copy keeps its device, dtype,
+    ``requires_grad`` flags and train/eval mode. This is the "architecture only" network
+    against which the trained one's ERF is compared.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    new = copy.deepcopy(module)
+    cuda = sorted({p.device.index or 0 for p in new.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+        torch.manual_seed(seed)
+        for m in new.modules():
+            if isinstance(m, _REINIT):
+                m.reset_parameters()
+    return new
+
+
+# --------------------------------------------------------------------------- real models
+
+
+def erf_targets(model: nn.Module) -> dict[str, str]:
+    """``{key: label}`` of the units whose ERF can be taken in a DeepLabV3, in forward order.
+
+    Labels: the stage name (the last one marked "(ASPP input)"), "ASPP <branch>", "logits".
+
+    Keys match :attr:`~deeplab_viz.receptive_field.ModelRFRow.key`: ``"stage:<name>"``
+    for each backbone stage (the last one is the ASPP input), ``"aspp:<i>"`` for each ASPP
+    branch, ``"logits"`` for the class scores (before upsampling).
+    """
+    module = getattr(model, "module", model)
+    out = {f"stage:{name}": str(name) for name in module.stages}
+    last = list(module.stages)[-1]
+    out[f"stage:{last}"] += " (ASPP input)"
+    for i, name in enumerate(module.aspp.names):
+        out[f"aspp:{i}"] = f"ASPP {name}"
+    out["logits"] = "logits (class scores)"
+    return out
+
+
+def target_fn(model: nn.Module, target: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function input ``(1, 3, H, W)`` → the target's feature map ``(1, C, h, w)``.
+
+    Runs the model's own modules (no hooks, nothing changed) and stops at the target;
+    ``"logits"`` is ``head(aspp(features))`` at feature-map resolution.
+    """
+    module = getattr(model, "module", model)
+    if target not in erf_targets(module):
+        raise ValueError(f"unknown target {target!r}; choose from {', '.join(erf_targets(module))}")
+    part, _, name = target.partition(":")
+    stages = list(module.stages.items())
+
+    def backbone(x: torch.Tensor, upto: str | None = None) -> torch.Tensor:
+        for stage_name, stage in stages:
+            x = stage(x)
+            if stage_name == upto:
+                break
+        return x
+
+    if part == "stage":
+        return lambda x: backbone(x, name)
+    if part == "aspp":
+        branch = module.aspp.branches[int(name)]
+        return lambda x: branch(backbone(x))
+    return lambda x: module.head(module.aspp(backbone(x)))
+
+
+@dataclass(frozen=True)
+class ImageErf:
+    """The ERF of one unit of a real model on an image, with its theoretical RF.
+
+    Coordinates: ``*_input`` in model-input pixels (the image resized to ``valid_hw``,
+    then padded; what the RF table counts), ``*_image`` in the user's image pixels.
+    ``erf_input`` is the normalised ``|gradient|`` over the whole padded input;
+    ``erf_image`` is its image part resized to the image (for display; ``image_share`` is
+    the fraction of the mass that falls on the image rather than the padding).
+    ``mass_sides`` are the sides (model-input pixels) of the smallest centred squares
+    holding 20/50/95 % of the gradient mass; ``ratios`` divide them by the theoretical RF
+    (``row.local_size`` when the RF is global). ``ms``: wall time of the gradients.
+    """
+
+    target: str
+    row: ModelRFRow
+    unit_yx: tuple[int, int]
+    output_hw: tuple[int, int]
+    centre_input_yx: tuple[float, float]
+    valid_hw: tuple[int, int]
+    image_hw: tuple[int, int]
+    erf_input: np.ndarray = field(repr=False)
+    erf_image: np.ndarray = field(repr=False)
+    image_share: float
+    mass_sides: dict[float, int]
+    ratios: dict[float, float]
+    inputs: str
+    n_samples: int
+    total: float
+    ms: float
+
+    @property
+    def scale_yx(self) -> tuple[float, float]:
+        """Model-input pixels per image pixel, per axis."""
+        return (self.valid_hw[0] / self.image_hw[0], self.valid_hw[1] / self.image_hw[1])
+
+    @property
+    def centre_image_yx(self) -> tuple[float, float]:
+        (cy, cx), (sy, sx) = self.centre_input_yx, self.scale_yx
+        return ((cy + 0.5) / sy - 0.5, (cx + 0.5) / sx - 0.5)
+
+    @property
+    def box(self) -> RFBox:
+        """The theoretical RF of the unit on the model input (``valid_hw``)."""
+        return self.row.box(self.centre_input_yx, self.valid_hw)
+
+    def to_image(self, y0: float, y1: float, x0: float, x1: float) -> tuple[float, ...]:
+        """Pixel range ``y0..y1, x0..x1`` (model input, inclusive) → edges in image pixels.
+
+        Returns ``(top, bottom, left, right)`` as plot coordinates where image pixel ``i``
+        is centred at ``i`` (so its edges are ``i ± 0.5``).
+        """
+        from .receptive_field import input_to_image_edges
+
+        return input_to_image_edges(y0, y1, x0, x1, input_hw=self.valid_hw, image_hw=self.image_hw)
+
+    def square_on_image(self, side: int) -> tuple[float, ...]:
+        """A centred square of ``side`` model-input pixels, as image-pixel edges."""
+        cy, cx = self.centre_input_yx
+        h = (side - 1) / 2
+        return self.to_image(cy - h, cy + h, cx - h, cx + h)
+
+
+def image_erf(
+    model: LoadedModel,
+    rgb: np.ndarray,
+    *,
+    size: int,
+    target: str,
+    pixel_yx: Sequence[int],
+    inputs: Literal["image", "noise"] = "image",
+    n_samples: int = 1,
+    seed: int = 0,
+    module: nn.Module | None = None,
+    fractions: Sequence[float] = MASS_FRACTIONS,
+) -> ImageErf:
+    """ERF of the ``target`` unit nearest image pixel ``pixel_yx`` (row, column).
+
+    The input is exactly what :func:`deeplab_viz.inference.prepare` gives the model
+    (resize to ``size``, normalise, pad). ``inputs="image"`` differentiates at the image
+    itself (``n_samples`` must be 1); ``"noise"`` averages ``|gradient|`` over
+    ``n_samples`` standard-normal inputs of the same shape (seeded), Luo et al.'s setting.
+    ``module`` replaces ``model.module`` (e.g. a :func:`random_like` copy); the
+    theoretical RF is read from the wiring, which a copy shares.
+    """
+    from .inference import prepare
+    from .receptive_field import image_to_input, model_rf_table, nearest_unit
+
+    if inputs not in ("image", "noise"):
+        raise ValueError(f"inputs must be 'image' or 'noise', got {inputs!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if inputs == "image" and n_samples != 1:
+        raise ValueError("n_samples > 1 needs inputs='noise' (the image is one input)")
+    net = model.module if module is None else module
+    prepared = prepare(rgb, model, size=size)
+    x = prepared.tensor
+    (h, w), (img_h, img_w) = prepared.valid_hw, prepared.image_hw
+    py, px = (int(v) for v in pixel_yx)
+    if not (0 <= py < img_h and 0 <= px < img_w):
+        raise ValueError(f"pixel {(py, px)} is outside the {img_h}x{img_w} image")
+    rows = {r.key: r for r in model_rf_table(net, image_hw=(h, w))}
+    if target not in rows:
+        raise ValueError(f"unknown target {target!r}; choose from {', '.join(rows)}")
+    row = rows[target]
+    out_hw = row.output_hw(x.shape[-2:])
+    ry, rx = image_to_input((py, px), input_hw=(h, w), image_hw=(img_h, img_w))
+    unit = (
+        nearest_unit(row.start, row.jump, ry, out_hw[0]),
+        nearest_unit(row.start, row.jump, rx, out_hw[1]),
+    )
+    t0 = time.perf_counter()
+    fn = target_fn(net, target)
+    if inputs == "noise" and n_samples == 1:
+        gen = torch.Generator().manual_seed(int(seed))
+        x = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+    res = erf_map(fn, x, out_yx=unit, n_samples=n_samples, seed=seed)
+    ms = (time.perf_counter() - t0) * 1000
+    if res.output_hw != out_hw:  # the analytic sizes are tested; this guards new models
+        raise RuntimeError(f"feature map {res.output_hw} differs from the analytic {out_hw}")
+    centre = tuple(float(row.start + row.jump * u) for u in unit)
+    erf_full = res.erf
+    share = float(erf_full[:h, :w].sum())
+    crop = torch.from_numpy(np.ascontiguousarray(erf_full[:h, :w]))[None, None]
+    if (h, w) != (img_h, img_w):
+        crop = F.interpolate(
+            crop, size=(img_h, img_w), mode="bilinear", align_corners=False, antialias=True
+        )
+    erf_image = crop[0, 0].clamp_min(0).numpy()
+    if res.total > 0:
+        cy, cx = (min(max(round(c), 0), n - 1) for c, n in zip(centre, erf_full.shape, strict=True))
+        sides = mass_square(erf_full, (cy, cx), fractions)
+    else:
+        sides = {float(f): 0 for f in fractions}
+    trf = row.local_size
+    ratios = {f: (erf_to_trf_ratio(s, trf) if s > 0 else math.nan) for f, s in sides.items()}
+    return ImageErf(
+        target=target,
+        row=row,
+        unit_yx=unit,
+        output_hw=out_hw,
+        centre_input_yx=centre,  # type: ignore[arg-type]
+        valid_hw=(h, w),
+        image_hw=(img_h, img_w),
+        erf_input=erf_full,
+        erf_image=erf_image,
+        image_share=share,
+        mass_sides=sides,
+        ratios=ratios,
+        inputs=inputs,
+        n_samples=n_samples,
+        total=res.total,
+        ms=ms,
+    )

@@ -16,6 +16,15 @@ by up to half a jump; sizes and jumps are identical.
 
 Only the longest path counts: residual/skip branches see a subset of it and do not
 enlarge the receptive field; pooling layers behave like convolutions here.
+
+References: A. Araujo, W. Norris, J. Sim, "Computing Receptive Fields of Convolutional
+Neural Networks", Distill 2019 (the recurrences used here); W. Luo et al., "Understanding
+the Effective Receptive Field in Deep Convolutional Neural Networks", NIPS 2016 (why the
+*effective* field is much smaller: see :mod:`deeplab_viz.erf`).
+
+The second half of the module reads the layers of a real :class:`DeepLabV3`
+(:func:`model_layers`) and tabulates the receptive field of every backbone stage and
+every ASPP branch (:func:`model_rf_table`), optionally against an image size.
 """
 
 from __future__ import annotations
@@ -24,8 +33,11 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
+from typing import Literal
 
 import numpy as np
+from torch import nn
 
 from .atrous import conv_output_size, effective_kernel_size
 
@@ -34,7 +46,21 @@ __all__ = [
     "HDCFix",
     "HDCResult",
     "Layer",
+    "ModelRFRow",
+    "RFBox",
     "RFRow",
+    "PlacedRF",
+    "image_to_input",
+    "input_to_image_edges",
+    "layer_of_module",
+    "layers_from_rows",
+    "layers_to_rows",
+    "model_layers",
+    "model_rf_table",
+    "nearest_unit",
+    "parse_rows",
+    "place_on_image",
+    "rf_box",
     "dilate_for_output_stride",
     "format_layers",
     "hdc_check",
@@ -249,6 +275,127 @@ def format_layers(layers: Sequence[Layer]) -> str:
         fields = [la.kernel, la.stride, la.dilation] + ([] if la.padding is None else [la.padding])
         out.append(",".join(str(f) for f in fields))
     return ";".join(out)
+
+
+ROW_FIELDS = ("kernel", "stride", "dilation", "padding")
+MAX_LAYERS = 200
+MAX_VALUE = 1000
+
+
+def _cell(value: object) -> int | None:
+    """One table cell → int or None (empty); ValueError for anything else."""
+    if value is None or type(value).__name__ == "NAType":  # pandas.NA: an empty cell
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+    if isinstance(value, bool):
+        raise ValueError
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError from None
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError
+    return int(number)
+
+
+def layers_from_rows(rows: Sequence[dict]) -> list[Layer]:
+    """Layers from table rows ``{"layer", "kernel", "stride", "dilation", "padding"}``.
+
+    For the page's editable table (untrusted input). Empty stride/dilation mean 1, an
+    empty padding means "same" (``(k_eff - 1) // 2``), an empty name becomes ``L<n>``;
+    rows with every number empty are skipped (a row just added). Anything else that is
+    not a layer raises ``ValueError`` with one sentence naming the row, e.g. "Row 3:
+    kernel must be a whole number from 1 to 1000 (got 0)."
+    """
+    layers: list[Layer] = []
+    for i, row in enumerate(rows, start=1):
+        values: dict[str, int | None] = {}
+        for name in ROW_FIELDS:
+            raw = row.get(name)
+            try:
+                values[name] = _cell(raw)
+            except ValueError:
+                raise ValueError(f"Row {i}: {name} must be a whole number (got {raw!r}).") from None
+        if all(v is None for v in values.values()):
+            continue
+        if values["kernel"] is None:
+            raise ValueError(f"Row {i}: the kernel size is missing.")
+        for name in ("kernel", "stride", "dilation"):
+            v = values[name]
+            if v is not None and not 1 <= v <= MAX_VALUE:
+                raise ValueError(
+                    f"Row {i}: {name} must be a whole number from 1 to {MAX_VALUE} (got {v})."
+                )
+        pad = values["padding"]
+        if pad is not None and not 0 <= pad <= MAX_VALUE:
+            raise ValueError(
+                f"Row {i}: padding must be empty or a whole number from 0 to {MAX_VALUE} "
+                f"(got {pad})."
+            )
+        label = row.get("layer")
+        label = label.strip() if isinstance(label, str) else ""
+        layers.append(
+            Layer(
+                values["kernel"],  # type: ignore[arg-type]
+                values["stride"] or 1,
+                values["dilation"] or 1,
+                pad,
+                name=label[:60] or f"L{len(layers) + 1}",
+            )
+        )
+        if len(layers) > MAX_LAYERS:
+            raise ValueError(f"At most {MAX_LAYERS} layers, please.")
+    if not layers:
+        raise ValueError("The table is empty: add at least one layer (a kernel size).")
+    return layers
+
+
+def parse_rows(text: str) -> list[dict]:
+    """``"k,s,d[,p];..."`` → table rows, without checking the values (see parse_layers).
+
+    Used to restore the page's table from a link; the rows then go through
+    :func:`layers_from_rows` like an edit would. Raises ``ValueError`` (one sentence)
+    when the text is not even a list of integers.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("no layers given")
+    rows = []
+    for i, part in enumerate(text.strip().rstrip(";").split(";"), start=1):
+        fields = [f.strip() for f in part.split(",")]
+        if not part.strip() or len(fields) > 4:
+            raise ValueError(
+                f"layer {i} ({part.strip()!r}) is not kernel[,stride[,dilation[,padding]]]"
+            )
+        try:
+            values = [int(f) if f else None for f in fields]
+        except ValueError:
+            raise ValueError(
+                f"layer {i} ({part.strip()!r}) has a field that is not an integer"
+            ) from None
+        values += [None] * (4 - len(values))
+        rows.append({"layer": f"L{i}", **dict(zip(ROW_FIELDS, values, strict=True))})
+        if len(rows) > MAX_LAYERS:
+            raise ValueError(f"more than {MAX_LAYERS} layers")
+    return rows
+
+
+def layers_to_rows(layers: Sequence[Layer]) -> list[dict]:
+    """Inverse of :func:`layers_from_rows` (padding None when it is the default)."""
+    return [
+        {
+            "layer": la.name,
+            "kernel": la.kernel,
+            "stride": la.stride,
+            "dilation": la.dilation,
+            "padding": la.padding,
+        }
+        for la in layers
+    ]
 
 
 # --------------------------------------------------------------------------- presets
@@ -500,3 +647,394 @@ def suggest_hdc_fix(
     return make(
         _greedy_fix(rates, kernel), "greedy: rate 1 first, then no rate above the covered span"
     )
+
+
+# --------------------------------------------------------------------------- boxes on an image
+
+
+def nearest_unit(start: float, jump: int, coord: float, n_units: int | None = None) -> int:
+    """Index of the unit whose receptive-field centre (``start + jump*i``) is nearest ``coord``.
+
+    Clamped to ``0 .. n_units - 1`` when ``n_units`` is given (else to ``>= 0``).
+    """
+    i = max(0, math.floor((coord - start) / jump + 0.5))
+    return min(i, n_units - 1) if n_units is not None else i
+
+
+@dataclass(frozen=True)
+class RFBox:
+    """A square receptive field placed on an image (input-pixel coordinates, inclusive).
+
+    ``y0..y1``, ``x0..x1`` are the first and last pixels of the RF, unclipped (they may lie
+    outside the image); ``size`` None means a global RF (the whole image).
+    """
+
+    centre_yx: tuple[float, float]
+    size: int | None
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    image_hw: tuple[int, int]
+
+    @property
+    def clipped(self) -> tuple[int, int, int, int] | None:
+        """``(y0, y1, x0, x1)`` cut to the image; None if the box misses it entirely."""
+        h, w = self.image_hw
+        y0, y1 = max(self.y0, 0), min(self.y1, h - 1)
+        x0, x1 = max(self.x0, 0), min(self.x1, w - 1)
+        return None if y0 > y1 or x0 > x1 else (y0, y1, x0, x1)
+
+    @property
+    def inside_fraction(self) -> float:
+        """Share of the RF square that lies on the image (1.0: not clipped at all)."""
+        if self.size is None:
+            return 1.0
+        c = self.clipped
+        if c is None:
+            return 0.0
+        return (c[1] - c[0] + 1) * (c[3] - c[2] + 1) / float(self.size) ** 2
+
+    @property
+    def is_clipped(self) -> bool:
+        return self.inside_fraction < 1.0
+
+    @property
+    def covers_image(self) -> bool:
+        """Whether the RF contains every pixel of the image."""
+        h, w = self.image_hw
+        return self.y0 <= 0 and self.x0 <= 0 and self.y1 >= h - 1 and self.x1 >= w - 1
+
+
+def rf_box(size: int | None, centre_yx: Sequence[float], image_hw: Sequence[int]) -> RFBox:
+    """The RF square of side ``size`` centred at ``centre_yx`` on an ``image_hw`` image.
+
+    Bounds follow :func:`rf_bounds`: ``lo = round(centre - (size - 1) / 2)``, ``hi = lo +
+    size - 1``. ``size=None`` (a global RF) gives the whole image.
+    """
+    h, w = (int(v) for v in image_hw)
+    if h < 1 or w < 1:
+        raise ValueError(f"image_hw must be positive, got {tuple(image_hw)!r}")
+    cy, cx = (float(c) for c in centre_yx)
+    if size is None:
+        return RFBox((cy, cx), None, 0, h - 1, 0, w - 1, (h, w))
+    if not _is_int(size) or size < 1:
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    y0 = math.floor(cy - (size - 1) / 2 + 0.5)
+    x0 = math.floor(cx - (size - 1) / 2 + 0.5)
+    return RFBox((cy, cx), int(size), y0, y0 + size - 1, x0, x0 + size - 1, (h, w))
+
+
+# --------------------------------------------------------------------------- real models
+
+_SKIPPED_CHILDREN = ("downsample", "shortcut")  # residual projections: never the longest path
+
+
+def _square(value: object, what: str, module: nn.Module) -> int:
+    if isinstance(value, tuple):
+        if len(set(value)) != 1:
+            raise ValueError(f"{type(module).__name__}: non-square {what} {value} not supported")
+        value = value[0]
+    return int(value)
+
+
+def layer_of_module(module: nn.Module, name: str = "") -> Layer | None:
+    """The :class:`Layer` of one spatial module, or None if it is not one.
+
+    ``nn.Conv2d`` (and subclasses), ``nn.MaxPool2d`` and ``nn.AvgPool2d`` map to a layer
+    with their kernel, stride, dilation and padding. ``SameConv2d`` (TF "SAME") pads per
+    input: it gets ``padding=None`` = ``(k_eff - 1) // 2``, exact for stride 1 and for
+    stride 2 on odd inputs (which ``inference.prepare`` always gives TF models: sides of
+    ``OS·k + 1``); on even inputs TF puts the extra pixel at the bottom/right, so the RF
+    centre (``start``) shifts by half of that layer's output jump. ``padding="same"``
+    maps to None, ``"valid"`` to 0. A 1×1 stride-1 convolution changes nothing and is
+    None (so are all other modules).
+    """
+    from .models.layers import SameConv2d
+
+    if isinstance(module, nn.Conv2d):
+        kernel = _square(module.kernel_size, "kernel", module)
+        stride = _square(module.stride, "stride", module)
+        dilation = _square(module.dilation, "dilation", module)
+        pad = module.padding
+        if isinstance(module, SameConv2d) or pad == "same":
+            padding = None
+        elif pad == "valid":
+            padding = 0
+        else:
+            padding = _square(pad, "padding", module)
+    elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        kernel = _square(module.kernel_size, "kernel", module)
+        stride = _square(module.stride if module.stride else module.kernel_size, "stride", module)
+        dilation = _square(getattr(module, "dilation", 1), "dilation", module)
+        padding = _square(module.padding, "padding", module)
+    else:
+        return None
+    if kernel == 1 and stride == 1:
+        return None
+    if kernel == 1:
+        dilation, padding = 1, 0 if padding is None else padding
+    return Layer(kernel, stride, dilation, padding, name=name)
+
+
+def _is_squeeze_excite(module: nn.Module) -> bool:
+    # torchvision.ops.SqueezeExcitation (MobileNetV3); matched by name so no import is needed.
+    return "SqueezeExcit" in type(module).__name__
+
+
+def _walk(module: nn.Module, prefix: str) -> tuple[list[Layer], bool]:
+    """Spatial layers of ``module`` in registration (= forward) order; and global pooling?"""
+    layers: list[Layer] = []
+    is_global = False
+    for name, child in module.named_children():
+        path = f"{prefix}.{name}" if prefix else name
+        if name in _SKIPPED_CHILDREN or _is_squeeze_excite(child):
+            continue
+        if isinstance(child, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            is_global = True
+            continue
+        layer = layer_of_module(child, path)
+        if layer is not None:
+            layers.append(layer)
+        elif not isinstance(child, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            sub, sub_global = _walk(child, path)
+            layers += sub
+            is_global = is_global or sub_global
+    return layers, is_global
+
+
+def model_layers(model: nn.Module) -> dict[str, list[Layer]]:
+    """Spatial layers of each backbone stage of a :class:`~deeplab_viz.models.DeepLabV3`.
+
+    ``{stage name: [Layer, ...]}`` in forward order, each layer named by its module path
+    (e.g. ``"layer4.0.conv2"``), as the model is wired now (so a rewired output stride
+    shows up as strides traded for dilations). Only layers that move or widen the field
+    are listed: convolutions with ``k > 1`` or stride > 1, max/avg pooling (see
+    :func:`layer_of_module` for TF "SAME" padding).
+
+    Walking registration order equals forward order for every backbone here (ResNet
+    bottlenecks, MobileNet inverted residuals). Residual shortcuts (``downsample``) are
+    skipped: an identity or strided 1×1 shortcut reads a subset of what the main path
+    reads, so it never enlarges the RF. Squeeze-and-excitation blocks (MobileNetV3)
+    multiply each channel by a gate computed from a *global* average pool, so strictly
+    their units depend on the whole image; they are ignored here, and the table is the RF
+    of the convolutional path (the gate is one number per channel, not a spatial filter).
+    """
+    module = getattr(model, "module", model)  # a LoadedModel works too
+    stages = getattr(module, "stages", None)
+    if stages is None:
+        raise ValueError("model_layers() needs a deeplab_viz DeepLabV3 (with .stages)")
+    return {name: _walk(stage, name)[0] for name, stage in stages.items()}
+
+
+@dataclass(frozen=True)
+class ModelRFRow:
+    """Theoretical RF of one part of a real model, in model-input pixels.
+
+    ``part``: "stage" (cumulative through that backbone stage), "aspp" (the backbone plus
+    one ASPP branch) or "logits" (backbone, each branch, projection and head).
+    ``size`` is None for a global RF (image pooling sees the whole image); ``local_size``
+    is then the RF of the longest convolutional path (for a stage or a local branch it is
+    ``size``). ``key`` identifies the row ("stage:layer4", "aspp:1", "logits").
+    ``centre_box`` (with ``image_hw``) is the RF of the unit nearest the image centre,
+    placed on the image: clipped or not, and which fraction of it lies on the image.
+    """
+
+    part: Literal["stage", "aspp", "logits"]
+    key: str
+    name: str
+    size: int | None
+    local_size: int
+    jump: int
+    start: float
+    layers: tuple[Layer, ...] = dc_field(repr=False)
+    image_hw: tuple[int, int] | None = None
+    centre_box: RFBox | None = None
+
+    @property
+    def is_global(self) -> bool:
+        return self.size is None
+
+    @property
+    def size_label(self) -> str:
+        return "global" if self.size is None else str(self.size)
+
+    @property
+    def title(self) -> str:
+        """How the row is named on the page: "layer4", "ASPP rate 12", "logits"."""
+        return f"ASPP {self.name}" if self.part == "aspp" else self.name
+
+    def box(self, centre_yx: Sequence[float], image_hw: Sequence[int]) -> RFBox:
+        return rf_box(self.size, centre_yx, image_hw)
+
+    def output_hw(self, input_hw: Sequence[int]) -> tuple[int, int]:
+        """Feature-map size (cells) of this part for an input of ``input_hw`` pixels."""
+        if not self.layers:
+            return int(input_hw[0]), int(input_hw[1])
+        h, w = (rf_table(self.layers, input_size=int(n))[-1].output_size for n in input_hw)
+        return int(h), int(w)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict:
+        """JSON-ready: size is "global" for a global RF."""
+        out = {
+            "part": self.part,
+            "name": self.name,
+            "size": self.size_label if self.size is None else self.size,
+            "local_size": self.local_size,
+            "jump": self.jump,
+            "start": self.start,
+            "layers": len(self.layers),
+        }
+        if self.centre_box is not None:
+            b = self.centre_box
+            out.update(
+                image_hw=list(b.image_hw),
+                clipped=b.is_clipped,
+                inside_fraction=round(b.inside_fraction, 4),
+                covers_image=b.covers_image,
+            )
+        return out
+
+
+def _path_row(
+    part: str, key: str, name: str, layers: list[Layer], is_global: bool
+) -> tuple[str, str, str, int | None, int, int, float, tuple[Layer, ...]]:
+    if layers:
+        last = rf_table(layers)[-1]
+        size, jump, start = last.size, last.jump, last.start
+    else:
+        size, jump, start = 1, 1, 0.0
+    return part, key, name, None if is_global else size, size, jump, start, tuple(layers)
+
+
+def model_rf_table(model: nn.Module, *, image_hw: Sequence[int] | None = None) -> list[ModelRFRow]:
+    """Theoretical RF of every backbone stage, every ASPP branch and the logits.
+
+    Stages are cumulative (input → end of that stage). An ASPP branch adds its own
+    convolution to the backbone: a 3×3 at rate ``r`` adds ``2·r·jump`` pixels, a 1×1
+    adds nothing, and the image-pooling branch averages the whole feature map, so its RF
+    is "global" (``size`` None). The logits row follows every local branch through the
+    projection and the head (torchvision's head has one more 3×3); it is global as soon as
+    the model has an image-pooling branch, and ``local_size`` is its largest local path.
+
+    With ``image_hw`` (the model input without padding, pixels) each row gets
+    ``centre_box``: the RF of the unit nearest the image centre, with how much of it is
+    clipped by the image. Units: model-input pixels. See :func:`model_layers` for what is
+    ignored (shortcuts, squeeze-and-excitation).
+    """
+    module = getattr(model, "module", model)
+    stage_layers = model_layers(module)
+    aspp = module.aspp
+    raw: list[tuple] = []
+    backbone: list[Layer] = []
+    for name, layers in stage_layers.items():
+        backbone = backbone + layers
+        raw.append(_path_row("stage", f"stage:{name}", name, backbone, False))
+    project, _ = _walk(aspp.project, "aspp.project")
+    head, head_global = _walk(module.head, "head")
+    logits_paths: list[list[Layer]] = []
+    any_global = head_global
+    for i, (branch, kind, name) in enumerate(
+        zip(aspp.branches, aspp.kinds, aspp.names, strict=True)
+    ):
+        own, own_global = _walk(branch, f"aspp.{i}")
+        is_global = kind == "pooling" or own_global
+        path = backbone + ([] if is_global else own)
+        raw.append(_path_row("aspp", f"aspp:{i}", name, path, is_global))
+        any_global = any_global or is_global
+        if not is_global:
+            logits_paths.append(path + project + head)
+    if not logits_paths:
+        logits_paths.append(backbone + project + head)
+    longest = max(logits_paths, key=lambda p: rf_table(p)[-1].size if p else 1)
+    raw.append(_path_row("logits", "logits", "logits", longest, any_global))
+
+    rows = []
+    for part, key, name, size, local, jump, start, layers in raw:
+        box = None
+        hw = None
+        if image_hw is not None:
+            hw = (int(image_hw[0]), int(image_hw[1]))
+            centre = tuple(start + jump * nearest_unit(start, jump, (n - 1) / 2) for n in hw)
+            box = rf_box(size, centre, hw)
+        rows.append(ModelRFRow(part, key, name, size, local, jump, start, layers, hw, box))
+    return rows
+
+
+# --------------------------------------------------------------------------- image <-> model input
+
+
+def image_to_input(
+    pixel_yx: Sequence[float], *, input_hw: Sequence[int], image_hw: Sequence[int]
+) -> tuple[float, float]:
+    """Image pixel (row, col) → model-input coordinate, for a resize of ``image_hw`` to
+    ``input_hw`` (pixel centres, as bilinear resizing with ``align_corners=False``)."""
+    return tuple(  # type: ignore[return-value]
+        (p + 0.5) * n_in / n_img - 0.5
+        for p, n_in, n_img in zip(pixel_yx, input_hw, image_hw, strict=True)
+    )
+
+
+def input_to_image_edges(
+    y0: float,
+    y1: float,
+    x0: float,
+    x1: float,
+    *,
+    input_hw: Sequence[int],
+    image_hw: Sequence[int],
+) -> tuple[float, float, float, float]:
+    """Model-input pixels ``y0..y1, x0..x1`` (inclusive) → ``(top, bottom, left, right)``
+    edges in image-pixel plot coordinates (image pixel ``i`` centred at ``i``)."""
+    sy, sx = input_hw[0] / image_hw[0], input_hw[1] / image_hw[1]
+    return (y0 / sy - 0.5, (y1 + 1) / sy - 0.5, x0 / sx - 0.5, (x1 + 1) / sx - 0.5)
+
+
+@dataclass(frozen=True)
+class PlacedRF:
+    """One row's RF for the unit nearest a picked image pixel.
+
+    ``box`` in model-input pixels (against ``input_hw``), ``edges`` = its unclipped
+    ``(top, bottom, left, right)`` in image-pixel plot coordinates, ``centre_image_yx``
+    the unit's centre on the image.
+    """
+
+    row: ModelRFRow
+    unit_yx: tuple[int, int]
+    box: RFBox
+    edges: tuple[float, float, float, float]
+    centre_image_yx: tuple[float, float]
+
+
+def place_on_image(
+    rows: Sequence[ModelRFRow],
+    pixel_yx: Sequence[int],
+    *,
+    input_hw: Sequence[int],
+    image_hw: Sequence[int],
+) -> list[PlacedRF]:
+    """Each row's RF around the unit of that row nearest image pixel ``pixel_yx``.
+
+    ``input_hw``: the image as the model sees it (resized, unpadded). Units of coarser
+    rows sit on a coarser grid, so their centres may differ from the pixel by up to half
+    a jump. Global rows cover the whole input.
+    """
+    in_hw = (int(input_hw[0]), int(input_hw[1]))
+    img_hw = (int(image_hw[0]), int(image_hw[1]))
+    ry, rx = image_to_input(pixel_yx, input_hw=in_hw, image_hw=img_hw)
+    out = []
+    for row in rows:
+        oh, ow = row.output_hw(in_hw)
+        unit = (
+            nearest_unit(row.start, row.jump, ry, oh),
+            nearest_unit(row.start, row.jump, rx, ow),
+        )
+        centre = (row.start + row.jump * unit[0], row.start + row.jump * unit[1])
+        box = rf_box(row.size, centre, in_hw)
+        edges = input_to_image_edges(
+            box.y0, box.y1, box.x0, box.x1, input_hw=in_hw, image_hw=img_hw
+        )
+        sy, sx = in_hw[0] / img_hw[0], in_hw[1] / img_hw[1]
+        centre_img = ((centre[0] + 0.5) / sy - 0.5, (centre[1] + 0.5) / sx - 0.5)
+        out.append(PlacedRF(row, unit, box, edges, centre_img))
+    return out

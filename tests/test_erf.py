@@ -205,3 +205,151 @@ def test_plain_function_and_errors() -> None:
         E.erf_map(lambda t: t.mean(dim=(2, 3)), torch.rand(1, 2, 16, 16), out_yx=(0, 0))
     zero = E.erf_map(lambda t: t * 0, torch.rand(1, 1, 4, 4), out_yx=(0, 0))
     assert zero.total == 0 and not zero.erf.any()
+
+
+# --------------------------------------------------------------------------- random weights
+
+
+def _bn_net() -> nn.Sequential:
+    torch.manual_seed(5)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2)
+    )
+    with torch.no_grad():  # "trained": running statistics away from 0/1
+        net[1].running_mean.fill_(0.3)
+        net[1].running_var.fill_(2.0)
+        net[1].weight.fill_(1.5)
+        net[1].bias.fill_(0.2)
+    net[0].weight.requires_grad_(False)
+    return net.eval()
+
+
+def test_random_like_leaves_the_original_alone() -> None:
+    net = _bn_net()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    flags = {n: p.requires_grad for n, p in net.named_parameters()}
+    rng_before = torch.random.get_rng_state()
+    copy_ = E.random_like(net, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), rng_before)  # global RNG untouched
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert copy_ is not net and not copy_.training
+    assert {n: p.requires_grad for n, p in copy_.named_parameters()} == flags
+    for (name, p), (_, q) in zip(net.named_parameters(), copy_.named_parameters(), strict=True):
+        assert p.data_ptr() != q.data_ptr() and not torch.equal(p, q), name
+    bn = copy_[1]
+    assert torch.equal(bn.running_mean, torch.zeros(4)) and torch.equal(
+        bn.running_var, torch.ones(4)
+    )
+    assert torch.equal(bn.weight, torch.ones(4)) and torch.equal(bn.bias, torch.zeros(4))
+
+
+def test_random_like_is_seeded() -> None:
+    net = _bn_net()
+    a, b, c = (E.random_like(net, seed=s) for s in (1, 1, 2))
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+    assert not torch.equal(a[0].weight, c[0].weight)
+    with pytest.raises(ValueError, match="seed"):
+        E.random_like(net, seed="1")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- real models
+
+
+@pytest.fixture(scope="module")
+def mnv3():
+    """MobileNetV3 DeepLab with random weights: small, fast, no weights file needed."""
+    from deeplab_viz.models import ModelSpec, build_model
+
+    return build_model(
+        ModelSpec("deeplabv3_mobilenet_v3_large", pretrained=False, output_stride=16)
+    )
+
+
+def test_targets_and_target_fn(mnv3) -> None:
+    module = mnv3.module
+    targets = E.erf_targets(module)
+    keys = list(targets)
+    assert keys[: len(module.stages)] == [f"stage:{n}" for n in module.stages]
+    assert keys[-1] == "logits" and targets["stage:stage5"].endswith("(ASPP input)")
+    assert [targets[f"aspp:{i}"] for i in range(5)] == [f"ASPP {n}" for n in module.aspp.names]
+    x = torch.zeros(1, 3, 65, 65)
+    with torch.inference_mode():
+        feats = module.features(x)
+        assert E.target_fn(module, "stage:stage2")(x).shape == feats["stage2"].shape
+        assert E.target_fn(module, "aspp:1")(x).shape[-2:] == feats["stage5"].shape[-2:]
+        logits = E.target_fn(module, "logits")(x)
+    assert logits.shape == (1, 21, 5, 5)
+    with pytest.raises(ValueError, match="unknown target"):
+        E.target_fn(module, "stage:nope")
+
+
+def _image(h: int = 60, w: int = 90) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def test_image_erf_stage_support_and_mapping(mnv3) -> None:
+    rgb = _image()
+    res = E.image_erf(mnv3, rgb, size=129, target="stage:stage2", pixel_yx=(30, 45))
+    assert res.valid_hw == (86, 129) and res.image_hw == (60, 90)
+    assert res.erf_image.shape == (60, 90) and res.erf_input.shape == (86, 129)
+    # pixel (30, 45) → input (43.5, 64.6) → the nearest jump-4 unit: (11, 16), centre (44, 64)
+    assert res.row.jump == 4 and res.unit_yx == (11, 16) and res.centre_input_yx == (44.0, 64.0)
+    box = res.box
+    nz = np.argwhere(res.erf_input > 0)
+    assert nz.min(0).tolist() >= [box.y0, box.x0] and nz.max(0).tolist() <= [box.y1, box.x1]
+    assert res.erf_input.sum() == pytest.approx(1.0) and res.image_share == pytest.approx(1.0)
+    assert all(s % 2 == 1 and s <= res.row.size for s in res.mass_sides.values())
+    sides = [res.mass_sides[f] for f in E.MASS_FRACTIONS]
+    assert sides == sorted(sides)
+    assert res.ratios[0.5] == pytest.approx(res.mass_sides[0.5] / res.row.size)
+    top, bottom, left, right = res.square_on_image(res.row.size)
+    assert (bottom - top) == pytest.approx(res.row.size * 60 / 86)
+    assert res.centre_image_yx == pytest.approx((44.5 * 60 / 86 - 0.5, 64.5 * 90 / 129 - 0.5))
+
+
+def test_image_erf_logits_random_and_noise(mnv3) -> None:
+    rgb = _image()
+    common = dict(size=129, target="logits", pixel_yx=(0, 89))
+    res = E.image_erf(mnv3, rgb, **common)
+    assert res.row.is_global and res.unit_yx == (0, res.output_hw[1] - 1)
+    assert (res.erf_input > 0).mean() > 0.99  # image pooling: every pixel counts a little
+    rnd = E.random_like(mnv3.module, seed=1)
+    other = E.image_erf(mnv3, rgb, module=rnd, **common)
+    assert not np.allclose(other.erf_input, res.erf_input)
+    noise = E.image_erf(mnv3, rgb, inputs="noise", n_samples=2, **common)
+    again = E.image_erf(mnv3, rgb, inputs="noise", n_samples=2, **common)
+    np.testing.assert_array_equal(noise.erf_input, again.erf_input)
+    assert noise.n_samples == 2 and noise.inputs == "noise"
+    one = E.image_erf(mnv3, rgb, inputs="noise", n_samples=1, **common)
+    assert not np.allclose(one.erf_input, res.erf_input)
+
+
+def test_image_erf_errors(mnv3) -> None:
+    rgb = _image()
+    with pytest.raises(ValueError, match="inputs='noise'"):
+        E.image_erf(mnv3, rgb, size=129, target="logits", pixel_yx=(0, 0), n_samples=2)
+    with pytest.raises(ValueError, match="outside"):
+        E.image_erf(mnv3, rgb, size=129, target="logits", pixel_yx=(60, 0))
+    with pytest.raises(ValueError, match="unknown target"):
+        E.image_erf(mnv3, rgb, size=129, target="stage:x", pixel_yx=(0, 0))
+    with pytest.raises(ValueError, match="inputs"):
+        E.image_erf(mnv3, rgb, size=129, target="logits", pixel_yx=(0, 0), inputs="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_samples"):
+        E.image_erf(mnv3, rgb, size=129, target="logits", pixel_yx=(0, 0), n_samples=0)
+
+
+def test_image_erf_offline_model_trained_is_wider_than_random(voc_base) -> None:
+    """Luo et al.: training widens the ERF (here on the offline model, at its last stage)."""
+    from deeplab_viz.models import ModelSpec, build_model
+
+    model = build_model(ModelSpec(), base=voc_base)
+    rgb = _image(97, 97)
+    kw = dict(size=129, target="stage:stage5", pixel_yx=(48, 48), inputs="noise", n_samples=2)
+    trained = E.image_erf(model, rgb, **kw)
+    random = E.image_erf(model, rgb, module=E.random_like(model.module, seed=0), **kw)
+    assert trained.row.size == random.row.size == 491
+    assert trained.valid_hw == (129, 129) and trained.erf_input.shape == (129, 129)  # 8k+1
+    assert trained.mass_sides[0.5] > random.mass_sides[0.5]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -332,3 +333,128 @@ def test_hdc_bad_input(bad) -> None:
         R.hdc_check(bad)
     with pytest.raises(ValueError, match="kernel"):
         R.hdc_check([1, 2], kernel=1)
+
+
+# --------------------------------------------------------------------------- boxes on an image
+
+
+def test_nearest_unit() -> None:
+    assert R.nearest_unit(0.0, 8, 11.9) == 1 and R.nearest_unit(0.0, 8, 12.1) == 2
+    assert R.nearest_unit(0.0, 8, -30) == 0
+    assert R.nearest_unit(0.0, 8, 1000, n_units=10) == 9
+    assert R.nearest_unit(1.5, 4, 9.5) == 2
+
+
+def test_rf_box_clipping() -> None:
+    box = R.rf_box(7, (10, 10), (40, 30))
+    assert (box.y0, box.y1, box.x0, box.x1) == (7, 13, 7, 13)
+    assert box.inside_fraction == 1.0 and not box.is_clipped and not box.covers_image
+    corner = R.rf_box(7, (0, 0), (40, 30))
+    assert corner.clipped == (0, 3, 0, 3) and corner.inside_fraction == pytest.approx(16 / 49)
+    big = R.rf_box(101, (20, 15), (40, 30))
+    assert big.covers_image and big.clipped == (0, 39, 0, 29)
+    assert big.inside_fraction == pytest.approx(40 * 30 / 101**2)
+    gone = R.rf_box(3, (-10, -10), (40, 30))
+    assert gone.clipped is None and gone.inside_fraction == 0.0
+    whole = R.rf_box(None, (3, 3), (40, 30))
+    assert whole.covers_image and whole.inside_fraction == 1.0 and whole.size is None
+    # the same bounds as rf_bounds for a unit of a real table
+    row = R.rf_table([Layer(3, 2), Layer(3, 2)])[-1]
+    b = R.rf_box(row.size, (row.start + row.jump * 2,) * 2, (64, 64))
+    assert (b.y0, b.y1) == R.rf_bounds(row, 2)
+    with pytest.raises(ValueError):
+        R.rf_box(0, (1, 1), (4, 4))
+    with pytest.raises(ValueError):
+        R.rf_box(3, (1, 1), (0, 4))
+
+
+def test_image_and_input_coordinates() -> None:
+    # 2× upscale: image pixel 0 covers input pixels 0..1, centred at 0.5
+    assert R.image_to_input((0, 0), input_hw=(20, 40), image_hw=(10, 20)) == (0.5, 0.5)
+    edges = R.input_to_image_edges(0, 1, 0, 3, input_hw=(20, 40), image_hw=(10, 20))
+    assert edges == (-0.5, 0.5, -0.5, 1.5)  # input 0..1 = image pixel 0; 0..3 = pixels 0..1
+    same = R.input_to_image_edges(2, 4, 5, 5, input_hw=(8, 8), image_hw=(8, 8))
+    assert same == (1.5, 4.5, 4.5, 5.5)
+
+
+def test_place_on_image() -> None:
+    layers = (Layer(3, 2, name="a"), Layer(3, 2, name="b"))
+    last = R.rf_table(list(layers))[-1]
+    row = R.ModelRFRow("stage", "stage:x", "x", last.size, last.size, last.jump, last.start, layers)
+    glob = R.ModelRFRow("aspp", "aspp:0", "pool", None, last.size, last.jump, last.start, layers)
+    placed = R.place_on_image([row, glob], (5, 9), input_hw=(20, 40), image_hw=(10, 20))
+    p, g = placed
+    # image pixel (5, 9) → input (10.5, 18.5) → unit (3, 5) on the jump-4 grid
+    assert p.unit_yx == (3, 5) and (p.box.y0, p.box.y1) == R.rf_bounds(last, 3)
+    assert p.centre_image_yx == (12.5 / 2 - 0.5, 20.5 / 2 - 0.5)  # unit centre (12, 20)
+    assert p.edges[0] == p.box.y0 / 2 - 0.5 and p.edges[3] == (p.box.x1 + 1) / 2 - 0.5
+    assert g.box.covers_image and g.box.size is None
+
+
+# --------------------------------------------------------------------------- table rows
+
+
+def test_layers_from_rows() -> None:
+    rows = [
+        {"layer": "conv", "kernel": 3, "stride": 2, "dilation": None, "padding": None},
+        {"layer": None, "kernel": 3.0, "stride": float("nan"), "dilation": 2, "padding": 0},
+        {"layer": "", "kernel": None, "stride": None, "dilation": None, "padding": None},  # new
+        {"kernel": "5", "stride": " ", "dilation": 1},
+        {"kernel": pd.NA, "stride": pd.NA, "dilation": np.nan, "padding": None},  # empty row
+    ]
+    assert R.layers_from_rows(rows) == [
+        Layer(3, 2, 1, None, name="conv"),
+        Layer(3, 1, 2, 0, name="L2"),
+        Layer(5, 1, 1, None, name="L3"),
+    ]
+    assert (
+        R.layers_from_rows(R.layers_to_rows(R.PRESETS["ResNet-50 @ OS 8"]))
+        == R.PRESETS["ResNet-50 @ OS 8"]
+    )
+
+
+@pytest.mark.parametrize(
+    "row,match",
+    [
+        (
+            {"kernel": 0, "stride": 1},
+            r"^Row 2: kernel must be a whole number from 1 to 1000 \(got 0\)\.$",
+        ),
+        ({"kernel": 3, "stride": 0}, "Row 2: stride"),
+        ({"kernel": 3, "dilation": -1}, "Row 2: dilation"),
+        ({"kernel": 3, "padding": -1}, "Row 2: padding must be empty"),
+        ({"kernel": 2.5}, "Row 2: kernel must be a whole number"),
+        ({"kernel": "x"}, "Row 2: kernel must be a whole number"),
+        ({"kernel": True}, "Row 2: kernel"),
+        ({"kernel": float("inf")}, "Row 2: kernel"),
+        ({"kernel": 10**6}, "from 1 to 1000"),
+        ({"kernel": None, "stride": 2}, "Row 2: the kernel size is missing"),
+    ],
+)
+def test_layers_from_rows_errors_are_one_sentence(row, match) -> None:
+    with pytest.raises(ValueError, match=match) as info:
+        R.layers_from_rows([{"kernel": 3}, row])
+    assert "\n" not in str(info.value) and str(info.value).endswith(".")
+
+
+def test_layers_from_rows_limits() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        R.layers_from_rows([])
+    with pytest.raises(ValueError, match="empty"):
+        R.layers_from_rows([{"kernel": None}])
+    with pytest.raises(ValueError, match="At most"):
+        R.layers_from_rows([{"kernel": 3}] * (R.MAX_LAYERS + 1))
+
+
+def test_parse_rows() -> None:
+    rows = R.parse_rows("3,2;3,1,2,4;0;")
+    assert rows == [
+        {"layer": "L1", "kernel": 3, "stride": 2, "dilation": None, "padding": None},
+        {"layer": "L2", "kernel": 3, "stride": 1, "dilation": 2, "padding": 4},
+        {"layer": "L3", "kernel": 0, "stride": None, "dilation": None, "padding": None},
+    ]
+    with pytest.raises(ValueError, match="Row 3: kernel"):
+        R.layers_from_rows(rows)  # values are checked later, like an edit
+    for bad in ("", "3,x", "3,1,1,1,1", "3;;3"):
+        with pytest.raises(ValueError):
+            R.parse_rows(bad)
