@@ -8,9 +8,11 @@ pick the page.
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
+from ui.bootstrap import ensure_app_entry
 from ui.sidebar import sidebar
+
+ensure_app_entry()  # the first request of a fresh server: see ui/bootstrap.py
 
 ROOT = Path(__file__).resolve().parent
 
@@ -39,13 +41,7 @@ pages = {
     ]
     for section, items in SECTIONS.items()
 }
-# Streamlit decides per process whether a `pages/` folder means the old automatic
-# multipage mode; st.navigation switches it off, but only after the first run has
-# already been wrapped in the automatic mode (a blank first page). Rerun once then.
-first_run_in_pages_folder_mode = bool(getattr(PagesManager, "uses_pages_directory", False))
 nav = st.navigation({k: v for k, v in pages.items() if v})
-if first_run_in_pages_folder_mode:
-    st.rerun()
 st.session_state["_lesson"] = sidebar()
 try:
     nav.run()

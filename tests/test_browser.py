@@ -165,3 +165,24 @@ def test_upload_size_is_capped_in_the_config():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert 1 <= config["server"]["maxUploadSize"] <= 50
     assert config["client"]["showErrorDetails"] in ("none", False)
+
+
+def test_a_deep_link_is_the_first_request_of_a_fresh_server():
+    """Streamlit's automatic pages mode must not serve the first request (ui/bootstrap.py)."""
+    deep = next((p for p in PAGES if p != "home"), None)
+    if deep is None:
+        pytest.skip("no page besides home yet")
+    srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
+    try:
+        srv.wait_healthy()
+        with browser() as context:
+            page = context.new_page()
+            page.goto(_url(srv, deep, "sb_sample=camera.png"))
+            wait_idle(page)
+            sidebar = _sidebar_text(page)
+            assert "Your lesson" in sidebar and "camera.png" in sidebar
+            assert "The idea" in sidebar  # app.py's navigation sections, not the automatic list
+            assert exceptions(page) == []
+            assert page.url.split("?")[0].rstrip("/").endswith(deep)
+    finally:
+        srv.stop()

@@ -19,6 +19,7 @@ from deeplab_viz.models import OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec
 from deeplab_viz.models.registry import DEFAULT_MODEL
 
 from . import cache
+from .bootstrap import ensure_app_entry
 
 SIZES = (257, 321, 385, 449, 513, 641, 769, 1025)
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
@@ -173,6 +174,7 @@ def sidebar() -> Lesson:
 
 def current_lesson() -> Lesson:
     """The lesson the sidebar made in this run (pages call this)."""
+    ensure_app_entry()  # a deep link on a fresh server runs the page file first
     lesson = st.session_state.get("_lesson")
     if lesson is None:  # a page run on its own (e.g. in a test): draw the sidebar here
         lesson = sidebar()
