@@ -20,7 +20,10 @@ st.set_page_config(page_title="Atrous Lab", page_icon="🔬", layout="wide")
 
 # (file, title, icon); a page is listed once its file exists, so sections grow with the app.
 SECTIONS = {
-    "Start": [("home.py", "Home", ":material/home:")],
+    "Start": [
+        ("home.py", "Home", ":material/home:"),
+        ("about.py", "About and health", ":material/info:"),
+    ],
     "The idea": [
         ("dilated_convolution.py", "Dilated convolution", ":material/blur_on:"),
         ("receptive_fields.py", "Receptive fields", ":material/center_focus_strong:"),

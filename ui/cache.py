@@ -43,9 +43,15 @@ def base_model(name: str, pretrained: bool):
     return load_base(name, pretrained=pretrained)
 
 
+# Every model this process has loaded, for the About page's health check.
+LOADED: dict[ModelSpec, LoadedModel] = {}
+
+
 @st.cache_resource(max_entries=8, show_spinner="Preparing the model…")
 def model_for(spec: ModelSpec) -> LoadedModel:
-    return build_model(spec, base=base_model(spec.name, spec.pretrained))
+    model = build_model(spec, base=base_model(spec.name, spec.pretrained))
+    LOADED[spec] = model
+    return model
 
 
 @st.cache_resource(max_entries=8, ttl=600, show_spinner=False)

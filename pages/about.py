@@ -1,0 +1,62 @@
+"""About: the models, their licenses and sources, and the health of the shared models."""
+
+import pandas as pd
+import streamlit as st
+
+from deeplab_viz import __version__
+from deeplab_viz.health import fingerprint
+from deeplab_viz.models import REGISTRY
+from ui import cache
+from ui.sidebar import current_lesson
+
+lesson = current_lesson()
+st.title("About Atrous Lab")
+st.markdown(
+    "Atrous Lab teaches atrous (dilated) convolution and DeepLab on a live model. "
+    "Every number on these pages is computed from the model you picked, on your "
+    f"image, in this session (version {__version__})."
+)
+
+st.subheader("Models")
+rows = [
+    {
+        "name": e.name,
+        "network": e.title,
+        "trained on": e.dataset,
+        "native output stride": e.native_stride,
+        "ASPP atrous rates": ", ".join(map(str, e.trained_rates)) or "none (1×1 + image pooling)",
+        "license": e.license,
+        "source": e.source,
+    }
+    for e in REGISTRY.values()
+]
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.caption(
+    "Output stride 8, 16 and 32 come from the same weights: strides are turned into "
+    "dilations on a copy of the model. Sample images are CC0 or public domain "
+    "(assets/samples/SOURCES.md)."
+)
+
+st.subheader("Shared models in this server")
+st.markdown(
+    "Models are loaded once and shared by every visitor. They must stay exactly as "
+    "loaded: no hooks, evaluation mode, no gradients, unchanged weights."
+)
+health = []
+for spec, model in list(cache.LOADED.items()):
+    fp = fingerprint(model.module)
+    health.append(
+        {
+            "model": spec.label,
+            "device": spec.device,
+            "hooks": fp.hooks,
+            "modules in training mode": fp.training_modules,
+            "params requiring grad": fp.params_requiring_grad,
+            "weights sha256": fp.weights_sha256[:16],
+            "clean": "yes" if fp.clean else "NO",
+        }
+    )
+if health:
+    st.dataframe(pd.DataFrame(health), hide_index=True, width="stretch", key="about_health")
+else:
+    st.caption("No model loaded yet.")
