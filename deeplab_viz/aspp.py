@@ -32,6 +32,7 @@ from .models import LoadedModel
 from .probe import Probe
 
 MapMode = Literal["mean", "topk", "pca"]
+FLAT_TOLERANCE = 1e-4  # spread, relative to the largest |activation|, below which a map is flat
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -57,14 +58,19 @@ def branch_map(output: np.ndarray, mode: MapMode = "mean", *, k: int = 3) -> np.
     if mode == "pca":
         x = output.reshape(c, -1).T.astype(np.float64)  # (h*w, C)
         x = x - x.mean(0, keepdims=True)
-        if not np.any(x):
+        # float32 round-off is not structure: image pooling's one vector, copied to every
+        # position by an interpolation, differs by ~1e-7 of its size from place to place,
+        # and scaling that to 0..1 would paint noise. Below this spread a map is flat.
+        tol = FLAT_TOLERANCE * float(np.abs(output).max())
+        if not np.any(np.abs(x) > tol):
             return np.zeros((h, w, 3))
         _, _, vt = np.linalg.svd(x, full_matrices=False)
         comps = x @ vt[:3].T  # (h*w, ≤3)
         if comps.shape[1] < 3:
             comps = np.pad(comps, ((0, 0), (0, 3 - comps.shape[1])))
         lo, hi = comps.min(0), comps.max(0)
-        rgb = (comps - lo) / np.where(hi > lo, hi - lo, 1.0)
+        spread = hi - lo > tol
+        rgb = np.where(spread, (comps - lo) / np.where(spread, hi - lo, 1.0), 0.0)
         return rgb.reshape(h, w, 3)
     raise ValueError(f"mode must be 'mean', 'topk' or 'pca', got {mode!r}")
 
@@ -235,7 +241,9 @@ def footprints(probe: Probe, pixel_yx: Sequence[int], *, kernel: int = 3) -> lis
             out.append(Footprint(br.name, None, centres, np.ones(len(centres), bool), float("nan")))
             continue
         k, rate = (kernel, br.rate) if br.kind == "atrous" else (1, 1)
-        taps = image_taps((py, px), (mh, mw), k, rate, probe.output_stride)
+        taps = image_taps(
+            (py, px), (mh, mw), k, rate, probe.output_stride, align_corners=probe.align_corners
+        )
         centres = taps.centres / np.array([sy, sx])
         out.append(
             Footprint(

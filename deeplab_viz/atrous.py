@@ -356,24 +356,40 @@ def image_taps(
     k: int,
     rate: int,
     output_stride: int,
+    *,
+    align_corners: bool = False,
 ) -> ImageTaps:
     """Image-pixel positions read by an atrous ``k x k`` conv at ``rate`` on a stride-OS map.
 
-    The clicked pixel belongs to feature cell ``pixel // OS``; feature cell ``f`` covers
-    image pixels ``f*OS .. f*OS + OS-1`` and is drawn at its centre ``f*OS + (OS-1)/2``.
-    The feature map is ``ceil(H/OS) x ceil(W/OS)`` cells (what a torchvision ResNet with
-    "same" padding produces); taps are ``rate`` cells, i.e. ``rate*OS`` pixels, apart.
+    Two conventions place feature cells on the image; a model uses the one its
+    weights were trained with (``ModelEntry.align_corners``):
+
+    - ``align_corners=False`` (torchvision): cell ``f`` covers pixels
+      ``f*OS .. f*OS + OS-1`` and is drawn at its centre ``f*OS + (OS-1)/2``; the
+      map has ``ceil(H/OS)`` cells; a pixel belongs to cell ``pixel // OS``.
+    - ``align_corners=True`` (TF DeepLab, inputs of ``OS*k + 1`` pixels): cell ``f``
+      sits exactly on pixel ``f*OS``; ``(H-1)//OS + 1`` cells lie on the image; a
+      pixel belongs to the nearest cell, ``round(pixel / OS)``.
+
+    Taps are ``rate`` cells, i.e. ``rate*OS`` pixels, apart; a tap off the map reads
+    the zero padding.
     """
     h, w = _pair("image_hw", image_hw, minimum=1)
     y, x = _pair("pixel_yx", pixel_yx, minimum=0)
     if y >= h or x >= w:
         raise ValueError(f"pixel {(y, x)} is outside the {h}x{w} image")
     os_ = _check_int("output_stride", output_stride, minimum=1)
-    fh, fw = -(-h // os_), -(-w // os_)
-    cell = (y // os_, x // os_)
+    if align_corners:
+        fh, fw = (h - 1) // os_ + 1, (w - 1) // os_ + 1
+        cell = (min(int(y / os_ + 0.5), fh - 1), min(int(x / os_ + 0.5), fw - 1))
+        offset = 0.0
+    else:
+        fh, fw = -(-h // os_), -(-w // os_)
+        cell = (y // os_, x // os_)
+        offset = (os_ - 1) / 2.0
     feat = sampling_taps(k, rate, center=cell)
     valid = (feat[:, 0] >= 0) & (feat[:, 0] < fh) & (feat[:, 1] >= 0) & (feat[:, 1] < fw)
-    centres = feat.astype(np.float64) * os_ + (os_ - 1) / 2.0
+    centres = feat.astype(np.float64) * os_ + offset
     return ImageTaps(
         centres=centres,
         feature_yx=feat,

@@ -49,6 +49,7 @@ class Probe:
     image_hw: tuple[int, int]  # the image the user gave, pixels
     model_input_hw: tuple[int, int]  # the resized image the network saw (before padding)
     padded_hw: tuple[int, int]  # the tensor the network got, pixels
+    align_corners: bool  # how feature cells sit on pixels (see atrous.image_taps)
     stages: dict[str, np.ndarray] = field(repr=False)  # name -> (C_s, h_s, w_s)
     branches: tuple[Branch, ...] = field(repr=False)
     projection: np.ndarray = field(repr=False)  # (C_p, h, w) ASPP output after `project`
@@ -124,6 +125,7 @@ def probe_prepared(model: LoadedModel, prepared: Prepared) -> Probe:
         image_hw=prepared.image_hw,
         model_input_hw=prepared.valid_hw,
         padded_hw=tuple(prepared.tensor.shape[-2:]),
+        align_corners=net.align_corners,
         stages={k: _frozen(v[0]) for k, v in stages.items()},
         branches=branches,
         projection=_frozen(projection[0]),

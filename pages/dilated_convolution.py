@@ -178,7 +178,9 @@ def image_view(img: np.ndarray, k: int, r: int, os_: int, label: str) -> None:
     a, b = st.columns(2)
     px = a.slider("Pixel x", 0, w - 1, w // 2, key="dc_px", bind=BIND)
     py = b.slider("Pixel y", 0, h - 1, h // 2, key="dc_py", bind=BIND)
-    taps = atrous.image_taps((py, px), (h, w), k, r, os_)
+    taps = atrous.image_taps(
+        (py, px), (h, w), k, r, os_, align_corners=lesson.model.entry.align_corners
+    )
     fig_col, num_col = st.columns([3, 1.1])
     fig = image_taps_figure(img, taps, (py, px))
     fig_col.plotly_chart(

@@ -88,3 +88,13 @@ def test_query_params_reproduce_a_view(app):
     assert not at.exception
     assert at.sidebar.selectbox(key="sb_sample").value == "camera.png"
     assert "OS 32" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_a_model_link_is_short_and_reproduces_the_model(app):
+    app.query_params["sb_model"] = "deeplabv3_resnet50:random"
+    app.query_params["sb_os"] = "16"
+    at = app.run()
+    assert not at.exception
+    assert "deeplabv3_resnet50 · OS 16 · architecture only (random weights)" in " ".join(
+        c.value for c in at.sidebar.caption
+    )

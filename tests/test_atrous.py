@@ -415,3 +415,16 @@ def test_apply_dilated_filter_misc() -> None:
         A.apply_dilated_filter(flat, A.KERNELS["box blur"], 1, padding_mode="circular")
     with pytest.raises(ValueError):  # the shared kernels are read-only
         A.KERNELS["sharpen"][0, 0] = 3
+
+
+@pytest.mark.parametrize("os_", [8, 16, 32])
+def test_image_taps_align_corners_matches_a_tf_style_grid(os_: int) -> None:
+    """TF DeepLab inputs are OS*k+1 px; cell f then sits exactly on pixel f*OS."""
+    h = os_ * 6 + 1
+    t = A.image_taps((os_ * 3 + 1, os_ * 2), (h, h), 3, 2, os_, align_corners=True)
+    assert t.feature_hw == (7, 7)  # (h - 1) // OS + 1, the size a SAME-padded stride-OS net gives
+    assert t.centre_cell == (3, 2)
+    assert np.array_equal(t.centres[4], [3 * os_, 2 * os_])  # the centre tap on a pixel
+    assert t.valid.sum() == 9 - 0 and t.spacing == 2 * os_
+    edge = A.image_taps((0, 0), (h, h), 3, 1, os_, align_corners=True)
+    assert edge.valid.sum() == 4  # the taps above/left of cell (0, 0) read padding

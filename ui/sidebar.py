@@ -104,15 +104,19 @@ def image_picker() -> LoadedImage:
 
 def model_picker() -> tuple[ModelSpec, int]:
     opts = _model_options()
+    # Options are the short names (":random" for architecture only), with no
+    # format_func: a bound widget writes what it displays into the link, so this
+    # keeps links short and readable (?sb_model=deeplabv3_resnet50:random).
     choice = st.selectbox(
         "Model",
         opts,
         index=opts.index(DEFAULT_MODEL),
-        format_func=_model_label,
         key="sb_model",
         bind="query-params",
         on_change=_on_model_change,
+        help="“:random” = the architecture with random weights (no download needed).",
     )
+    st.caption(_model_label(choice))
     name, _, random = choice.partition(":")
     entry = REGISTRY[name]
     os_ = st.segmented_control(
