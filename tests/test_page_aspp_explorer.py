@@ -1,0 +1,158 @@
+"""AppTest of the ASPP explorer on the offline model and on a random-weights torchvision model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PAGE = "pages/aspp_explorer.py"
+RESNET = "deeplabv3_resnet50:random"
+
+
+def _open(app, **params):
+    """The app opened on the ASPP page, with these query parameters in the link."""
+    for k, v in params.items():
+        app.query_params[k] = v
+    at = app.run()
+    assert not at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _table(at):
+    """The per-branch table as {branch: row}."""
+    frames = [d.value for d in at.main.dataframe if "signed share" in d.value.columns]
+    assert len(frames) == 1
+    return {row["branch"]: row for row in frames[0].to_dict("records")}
+
+
+def _pct(text: str) -> float:
+    return float(text.replace("%", "").strip()) / 100
+
+
+def _text(at) -> str:
+    parts = [e.value for e in (*at.main.info, *at.main.markdown, *at.main.caption)]
+    return " ".join(parts)
+
+
+def _charts(at) -> str:
+    """Titles, panel titles and legend names of every plotly chart on the page."""
+    texts = []
+    for chart in at.main.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        layout = spec.get("layout", {})
+        texts.append(str(layout.get("title", {}).get("text", "")))
+        texts += [str(a.get("text", "")) for a in layout.get("annotations", [])]
+        texts += [str(t.get("name", "")) for t in spec.get("data", [])]
+    return " | ".join(texts)
+
+
+def _changed(at) -> str:
+    return next(m.value for m in at.main.metric if m.label == "Pixels that changed class")
+
+
+def test_offline_model_has_two_branches_and_says_so(app):
+    at = _open(app)
+    info = " ".join(i.value for i in at.main.info)
+    assert "voc-mobilenetv2 · OS 8" in info
+    assert "only **2 ASPP branches**" in info and "no atrous branches" in info
+    assert "rates 2 and 4" in info  # the atrous convolutions sit in the backbone
+    table = _table(at)
+    assert list(table) == ["image pooling", "1×1", "bias"]
+    total = sum(_pct(r["signed share"]) for r in table.values())
+    assert total == pytest.approx(1.0, abs=2e-3)  # shares + bias, rounded to 0.1 %
+    assert sum(_pct(table[n]["magnitude share"]) for n in ("image pooling", "1×1")) == (
+        pytest.approx(1.0, abs=2e-3)
+    )
+    assert at.button_group(key="aspp_off").options == ["image pooling", "1×1"]
+    charts = _charts(at)
+    assert "Taps of every branch" in charts and "Grad-CAM of" in charts
+    assert "image pooling: the whole image" in charts
+    assert at.selectbox(key="aspp_class").value == "cat"  # the largest non-background class
+    assert _changed(at) == "0.0%"
+
+
+def test_resnet_architecture_has_five_branches(app):
+    at = _open(app, sb_size="257")
+    at.sidebar.selectbox(key="sb_model").set_value(RESNET).run()
+    assert not at.exception
+    info = " ".join(i.value for i in at.main.info)
+    assert "architecture only (random weights)" in info and "**5 branches**" in info
+    table = _table(at)
+    assert list(table) == ["1×1", "rate 12", "rate 24", "rate 36", "image pooling", "bias"]
+    assert table["rate 12"]["taps apart"] == "96 px"  # rate × output stride 8
+    assert at.button_group(key="aspp_off").options == list(table)[:-1]
+    # a pixel in the corner: the big rates lose their taps to the padding
+    at.slider(key="aspp_x").set_value(0)
+    at.slider(key="aspp_y").set_value(0).run()
+    assert not at.exception
+    text = _text(at)
+    assert "**rate 36**" in text and "here this branch is a 1×1" in text
+    assert "rate 36: 1 of 9 taps on the image" in _charts(at)
+    # Grad-CAM through ResNet's ASPP waits for a click on a CPU
+    assert "Grad-CAM of" not in _charts(at)
+    at.button(key="aspp_cam_go").click().run()
+    assert not at.exception
+    charts = _charts(at)
+    assert "Grad-CAM of" in charts and "rate 24 · peak" in charts
+    # a branch switched off that the next model does not have is dropped, not an error
+    at.button_group(key="aspp_off").set_value(["rate 24"]).run()
+    assert _changed(at) != "0.0%"
+    at.sidebar.selectbox(key="sb_model").set_value("voc-mobilenetv2").run()
+    assert not at.exception
+    assert at.button_group(key="aspp_off").value == []
+    assert list(_table(at)) == ["image pooling", "1×1", "bias"]
+
+
+def test_switching_branches_off_changes_pixels(app):
+    at = _open(app)
+    table = _table(at)
+    at.button_group(key="aspp_off").set_value(["1×1"]).run()
+    assert not at.exception
+    changed = _changed(at)
+    assert changed != "0.0%"
+    # the same number as the table's "changed when off" for that branch alone
+    assert _pct(changed) == pytest.approx(_pct(table["1×1"]["changed when off"]), abs=1e-3)
+    rows = {
+        r["class"]: r
+        for d in at.main.dataframe
+        if "before %" in d.value.columns
+        for r in d.value.to_dict("records")
+    }
+    assert rows["cat"]["after %"] < rows["cat"]["before %"]
+    captions = [c for img in at.main.image for c in img.captions]
+    assert "Without 1×1" in captions and "Pixels whose class changed (magenta)" in captions
+    # every branch off: one class for the whole image
+    at.button_group(key="aspp_off").set_value(["image pooling", "1×1"]).run()
+    assert "one class" in _text(at)
+
+
+def test_view_changes_render(app):
+    at = _open(app)
+    for mode in ("top-3 channels", "PCA", "channel mean"):
+        at.radio(key="aspp_mode").set_value(mode).run()
+        assert not at.exception
+    at.selectbox(key="aspp_class").set_value("background").run()
+    assert not at.exception
+    assert "Grad-CAM of “background”" in _charts(at)
+
+
+def test_query_params_reproduce_the_view(app):
+    at = _open(
+        app,
+        aspp_mode="PCA",
+        aspp_x="40",
+        aspp_y="30",
+        aspp_off="image pooling",
+        aspp_class="background",
+    )
+    assert at.radio(key="aspp_mode").value == "PCA"
+    assert at.slider(key="aspp_x").value == 40 and at.slider(key="aspp_y").value == 30
+    assert at.button_group(key="aspp_off").value == ["image pooling"]
+    assert at.selectbox(key="aspp_class").value == "background"
+    assert "Taps of every branch around (40, 30)" in _charts(at)
+    assert _changed(at) != "0.0%"
