@@ -30,10 +30,19 @@ class Lesson:
     """What every page works on."""
 
     image: LoadedImage
-    spec: ModelSpec  # what the user asked for
+    requested: ModelSpec  # what the user asked for
     model: LoadedModel  # what runs: the same, or the offline fallback
     notice: str | None  # why it fell back, if it did
     size: int  # longest side fed to the model, pixels
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The spec of the model that runs: the key for every cached result.
+
+        Keying results by what runs (not by what was asked for) keeps a result
+        computed on the fallback from being served once the real weights arrive.
+        """
+        return self.model.spec
 
     @property
     def label(self) -> str:
@@ -173,7 +182,7 @@ def sidebar() -> Lesson:
         if notice:
             st.warning(notice, icon="📦")
         st.caption(f"Running: **{model.spec.label}** on {model.spec.device}")
-    return Lesson(image=image, spec=spec, model=model, notice=notice, size=size)
+    return Lesson(image=image, requested=spec, model=model, notice=notice, size=size)
 
 
 def current_lesson() -> Lesson:
