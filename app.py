@@ -34,6 +34,10 @@ SECTIONS = {
         ("output_stride.py", "Output stride", ":material/zoom_in:"),
         ("gpu_and_cost.py", "GPU and cost", ":material/speed:"),
     ],
+    "Experiments": [
+        ("scale_lab.py", "Scale lab", ":material/straighten:"),
+        ("deeplab_family.py", "DeepLab family", ":material/account_tree:"),
+    ],
 }
 
 pages = {
