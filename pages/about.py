@@ -57,6 +57,7 @@ for spec, model in list(cache.LOADED.items()):
         }
     )
 if health:
-    st.dataframe(pd.DataFrame(health), hide_index=True, width="stretch", key="about_health")
+    # A static table (not a canvas grid) so load tests can read it from the page too.
+    st.table(pd.DataFrame(health).set_index("model"))
 else:
     st.caption("No model loaded yet.")

@@ -146,8 +146,8 @@ def model_picker() -> tuple[ModelSpec, int]:
             key="sb_rates",
             bind="query-params",
             horizontal=True,
-            format_func={"scale": "scale with stride", "keep": "keep trained"}.get,
-            help="Scale keeps each branch's reach in image pixels (rate × output stride).",
+            help="scale: rates follow the stride so each branch keeps its reach in image "
+            "pixels (rate × output stride); keep: the trained rates at every stride.",
         )
     with st.expander("Device and working size"):
         device = st.selectbox("Device", _devices(), key="sb_device")
