@@ -15,8 +15,6 @@ Images are embedded as PNG data URIs (small, fast), never as arrays of numbers.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +28,9 @@ from plotly.subplots import make_subplots
 
 from ..aspp import FLAT_TOLERANCE, Footprint
 from ..palette import hex_color
+from .common import FONT
+from .common import house_layout as _layout
+from .common import png_uri as _png_uri
 
 __all__ = [
     "FONT",
@@ -48,7 +49,6 @@ __all__ = [
     "shares_figure",
 ]
 
-FONT = dict(size=17)  # readable from the back of a classroom
 MAP_SCALE = "Viridis"
 # Inferno from its darkest purple up, as explicit stops: the named scale's near-black first
 # stop renders as a pale band at the bottom of colour bars in Streamlit's plotly.js
@@ -65,28 +65,6 @@ _POOLING = "#EECA3B"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _png_uri(rgb: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB").save(
-        buf, format="PNG", compress_level=3
-    )
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _layout(fig: go.Figure, *, title: str | None, height: int) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=21)) if title else None,
-        font=FONT,
-        height=height,
-        margin=dict(l=10, r=10, t=70 if title else 20, b=10),
-        legend=dict(font=dict(size=16)),
-        hoverlabel=dict(font=dict(size=15)),
-    )
-    return fig
 
 
 def _lut(scale) -> np.ndarray:

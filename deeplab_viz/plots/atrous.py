@@ -7,16 +7,14 @@ string instead of a list of every pixel value).
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 from plotly.subplots import make_subplots
 
 from ..atrous import CostComparison, ImageTaps, Stacked1D, default_padding, tap_grid
+from .common import png_uri
 
 __all__ = [
     "COLORS",
@@ -73,12 +71,7 @@ def style_figure(fig: go.Figure, *, height: int, legend_below: bool = True) -> g
 
 def image_source(image: np.ndarray) -> str:
     """An (H, W[, 3]) uint8 array as a PNG data URI for ``go.Image(source=...)``."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {arr.dtype}")
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return png_uri(np.asarray(image))
 
 
 def _legend_square(name: str, color: str, *, line: str = "#616161") -> go.Scatter:

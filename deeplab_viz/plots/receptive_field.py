@@ -13,8 +13,6 @@ Images are embedded as PNG data URIs (small, fast), never as arrays of numbers.
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +21,9 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from ..receptive_field import ModelRFRow, RFRow
+from .common import FONT
+from .common import house_layout as _layout
+from .common import png_uri as _png_uri
 
 __all__ = [
     "FONT",
@@ -37,7 +38,6 @@ __all__ = [
     "rf_boxes_figure",
 ]
 
-FONT = dict(size=17)  # readable from the back of a classroom
 ERF_SCALE = "Inferno"
 _KIND_COLOURS = {
     "plain": "#4C78A8",
@@ -52,29 +52,6 @@ _KIND_LABELS = {
     "both": "strided and dilated",
 }
 _PART_COLOURS = {"stage": "#4C78A8", "aspp": "#54A24B", "logits": "#E45756"}
-
-
-def _png_uri(rgb: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    mode = "RGBA" if rgb.shape[-1] == 4 else "RGB"
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode=mode).save(
-        buf, format="PNG", optimize=False, compress_level=3
-    )
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _layout(fig: go.Figure, *, title: str | None, height: int) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=20)) if title else None,
-        font=FONT,
-        height=height,
-        margin=dict(l=10, r=10, t=60 if title else 20, b=10),
-        legend=dict(font=dict(size=15)),
-        hoverlabel=dict(font=dict(size=15)),
-    )
-    return fig
 
 
 def _kind(stride: int, dilation: int) -> str:
