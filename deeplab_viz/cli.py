@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import weights as W
-from .commands import Parser, UsageError
+from .commands import Parser, UsageError, positive_int
 from .images import ImageError, load_image
 from .inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, segment
 from .models import DEFAULT_MODEL, OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec, build_model
@@ -28,16 +28,6 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"size must be a whole number, got {text!r}") from None
     if not MIN_SIZE <= value <= MAX_SIZE:
         raise argparse.ArgumentTypeError(f"size must be from {MIN_SIZE} to {MAX_SIZE} pixels")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
     return value
 
 
@@ -227,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-voc", help="pixel accuracy and IoU on a PASCAL VOC-style folder")
     p.add_argument("dir", metavar="DIR")
-    p.add_argument("--limit", type=_positive, default=None, help="first N images of val.txt")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N images of val.txt")
     _add_model_args(p)
     p.set_defaults(func=cmd_eval_voc)
 

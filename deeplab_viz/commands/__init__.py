@@ -19,3 +19,14 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1, or a one-line error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value

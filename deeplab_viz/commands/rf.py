@@ -17,17 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import UsageError
-
-
-def _input_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of pixels ≥ 1, got {text!r}")
-    return value
+from . import UsageError, positive_int
 
 
 def register(subparsers) -> None:
@@ -65,7 +55,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--input-size",
         nargs=2,
-        type=_input_size,
+        type=positive_int,
         metavar=("H", "W"),
         help="with --model: also report how an H×W input clips each RF",
     )
