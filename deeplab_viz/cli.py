@@ -142,6 +142,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
 def weights_status(name: str) -> tuple[bool, str]:
     """(trained weights usable here?, where they are or how to get them)."""
     entry = REGISTRY[name]
+    if entry.kind == "local":  # ships in the repository (assets/models)
+        from .models.registry import LOCAL_DIR
+
+        path = LOCAL_DIR / f"{entry.local_file}.pt"
+        if not path.is_file():
+            return False, f"{path} is missing; run python -m deeplab_viz train-shapes"
+        return True, str(path)
     remote = entry.remote if entry.kind == "tflite" else torchvision_remote(name)
     local = W.find(remote, include_torch_hub=entry.kind == "torchvision")
     if local is None:
@@ -161,7 +168,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             "aspp_rates": list(entry.trained_rates),
             "trained_weights_available": ok,
             "weights": where,
-            "random_weights": entry.kind == "torchvision",
+            "random_weights": entry.kind in ("torchvision", "local"),
             "dataset": entry.dataset,
             "license": entry.license,
         }

@@ -156,7 +156,10 @@ def test_models_lists_every_model_and_availability(capsys):
         "deeplabv3_mobilenet_v3_large",
         "deeplabv3_resnet50",
         "deeplabv3_resnet101",
+        "shapes-deeplabv3",
+        "shapes-deeplabv3plus",
     }
+    assert rows["shapes-deeplabv3"]["trained_weights_available"] is True
     assert rows["voc-mobilenetv2"]["trained_weights_available"] is TFLITE.exists()
     assert rows["deeplabv3_resnet50"]["trained_weights_available"] is False
     assert "download.pytorch.org" in rows["deeplabv3_resnet50"]["weights"]

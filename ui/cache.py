@@ -22,7 +22,7 @@ import streamlit as st
 
 from deeplab_viz.images import LoadedImage, load_image
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
-from deeplab_viz.models.registry import DEFAULT_MODEL
+from deeplab_viz.models.registry import DEFAULT_MODEL, LAST_FALLBACK, REGISTRY
 from deeplab_viz.probe import Probe, run_probe
 from deeplab_viz.weights import WeightsUnavailable
 
@@ -63,21 +63,33 @@ def model_or_fallback(spec: ModelSpec) -> tuple[LoadedModel, str | None]:
     try:
         return model_for(spec), None
     except WeightsUnavailable as exc:
-        if spec.name == DEFAULT_MODEL:
-            raise
+        first = exc
+    # The offline VOC model, then the ShapesWorld model that ships in assets/models.
+    for name in (DEFAULT_MODEL, LAST_FALLBACK):
+        if name == spec.name or name not in REGISTRY:
+            continue
         fallback = ModelSpec(
-            name=DEFAULT_MODEL,
+            name=name,
             output_stride=spec.output_stride,
             aspp_rates=spec.aspp_rates,
             device=spec.device,
             dtype=spec.dtype,
         )
-        notice = (
-            f"Trained weights for {spec.name} are not available: {exc.message}. "
-            f"Showing {DEFAULT_MODEL} instead; choose “{spec.name} · architecture only” "
-            "to explore its structure with random weights."
+        try:
+            model = model_for(fallback)
+        except WeightsUnavailable:
+            continue
+        advice = (
+            f"; choose “{spec.name}:random” to explore its structure with random weights."
+            if REGISTRY[spec.name].kind == "torchvision"
+            else "."
         )
-        return model_for(fallback), notice
+        notice = (
+            f"Trained weights for {spec.name} are not available: {first.message}. "
+            f"Showing {name} instead{advice}"
+        )
+        return model, notice
+    raise first
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -52,6 +52,7 @@ FAMILIES: dict[str, Family] = {
     "tflite_mnv2": Family(stem_stride=2, convention="after"),
     "resnet": Family(stem_stride=4, convention="after"),
     "mobilenet_v3": Family(stem_stride=2, convention="at"),
+    "shapes_resnet": Family(stem_stride=2, convention="after"),  # models/shapes.py
 }
 
 
@@ -120,6 +121,10 @@ def stride_sites(model: DeepLabV3, family: str) -> list[StrideSite]:
                 )
                 sites.append(StrideSite(dw, 2 if m._is_cn else 1))
         return sites
+    if family == "shapes_resnet":
+        from .shapes import sites as shapes_sites
+
+        return [StrideSite(conv, native, short) for conv, native, short in shapes_sites(model)]
     raise ValueError(f"unknown family {family!r}")
 
 

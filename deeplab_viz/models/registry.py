@@ -15,7 +15,9 @@ Loading is split in two so the expensive part is shared:
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -27,6 +29,9 @@ from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
 DEFAULT_MODEL = "voc-mobilenetv2"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Models trained by Atrous Lab itself ship in the repository: weights + metadata JSON.
+LOCAL_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
+LAST_FALLBACK = "shapes-deeplabv3"  # ships with the project: runs with no network, no cache
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class ModelEntry:
 
     name: str
     title: str
-    kind: Literal["tflite", "torchvision"]
+    kind: Literal["tflite", "torchvision", "local"]
     family: str  # a key of output_stride.FAMILIES
     native_stride: int  # the output stride the weights were trained at, pixels
     trained_rates: tuple[int, ...]  # ASPP atrous rates at the native stride
@@ -46,6 +51,7 @@ class ModelEntry:
     license: str
     source: str
     remote: W.RemoteFile | None = None  # for torchvision entries: filled from torchvision
+    local_file: str | None = None  # for local entries: stem of <stem>.pt / <stem>.json in LOCAL_DIR
 
 
 _IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -101,6 +107,39 @@ REGISTRY: dict[str, ModelEntry] = {
     "deeplabv3_resnet50": _tv_entry("deeplabv3_resnet50", "DeepLabV3 · ResNet-50", "resnet", 8),
     "deeplabv3_resnet101": _tv_entry("deeplabv3_resnet101", "DeepLabV3 · ResNet-101", "resnet", 8),
 }
+
+
+def _local_entry(name: str, stem: str) -> ModelEntry | None:
+    """A model trained by Atrous Lab, described by the JSON next to its weights (or None)."""
+    try:
+        meta = json.loads((LOCAL_DIR / f"{stem}.json").read_text())
+        arch, inp = meta["architecture"], meta["input"]
+        return ModelEntry(
+            name=name,
+            title=meta["title"],
+            kind="local",
+            family=arch["family"],
+            native_stride=int(arch["output_stride"]),
+            trained_rates=tuple(int(r) for r in arch["aspp_rates"]),
+            mean=tuple(float(v) for v in inp["mean"]),
+            std=tuple(float(v) for v in inp["std"]),
+            align_corners=bool(arch["align_corners"]),
+            dataset=f"ShapesWorld (generated, {len(meta['class_names'])} classes)",
+            license=meta["license"],
+            source=f"assets/models/{stem}.pt (python -m deeplab_viz train-shapes)",
+            local_file=stem,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+for _name, _stem in (
+    ("shapes-deeplabv3", "shapes_deeplabv3"),
+    ("shapes-deeplabv3plus", "shapes_deeplabv3plus"),
+):
+    _entry = _local_entry(_name, _stem)
+    if _entry is not None:
+        REGISTRY[_name] = _entry
 
 
 def model_names() -> tuple[str, ...]:
@@ -229,6 +268,20 @@ def load_base(
         path = W.fetch(entry.remote, progress=progress)
         module, labels = load_tflite_model(path)
         return _freeze(module), labels
+    if entry.kind == "local":
+        from .shapes import load_shapes_model
+
+        assert entry.local_file is not None
+        try:
+            module, labels = load_shapes_model(
+                entry.local_file, pretrained=pretrained, folder=LOCAL_DIR
+            )
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise W.WeightsUnavailable(
+                f"{LOCAL_DIR / entry.local_file}.pt cannot be read ({exc.__class__.__name__}); "
+                "restore it from the repository or run python -m deeplab_viz train-shapes"
+            ) from None
+        return _freeze(module), labels
 
     from .torchvision_models import build_torchvision, class_names
 
@@ -288,19 +341,29 @@ def load_with_fallback(
         base = load_base(spec.name, pretrained=spec.pretrained, progress=progress)
         return build_model(spec, base=base), None
     except W.WeightsUnavailable as exc:
-        if spec.name == DEFAULT_MODEL:
-            raise
+        first = exc
+    # The offline VOC model first, then the ShapesWorld model that ships with the project.
+    for name in (DEFAULT_MODEL, LAST_FALLBACK):
+        if name == spec.name or name not in REGISTRY:
+            continue
+        try:
+            base = load_base(name, progress=progress)
+        except W.WeightsUnavailable:
+            continue
         fallback = ModelSpec(
-            name=DEFAULT_MODEL,
+            name=name,
             output_stride=spec.output_stride,
             aspp_rates=spec.aspp_rates,
             device=spec.device,
             dtype=spec.dtype,
         )
-        base = load_base(DEFAULT_MODEL, progress=progress)
+        if spec.entry.kind == "torchvision":
+            advice = f"; pick '{spec.name} · architecture only' to see its structure with random weights."
+        else:
+            advice = "."
         notice = (
-            f"Trained weights for {spec.name} are not available ({exc.message}). "
-            f"Showing {DEFAULT_MODEL} instead; pick '{spec.name} · architecture only' "
-            "to see its structure with random weights."
+            f"Trained weights for {spec.name} are not available ({first.message}). "
+            f"Showing {name} instead{advice}"
         )
         return build_model(fallback, base=base), notice
+    raise first

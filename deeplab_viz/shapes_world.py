@@ -1,0 +1,285 @@
+"""ShapesWorld: a procedural segmentation world where scale is the only question.
+
+Every scene is a ``size × size`` RGB image (default 160 px) on a textured
+background with 1–6 objects of four classes, **disc**, **square**, **triangle**
+and **ring**, and an exact class mask (0 = background). It is built so that a
+class can see and measure what DeepLab's receptive field and atrous rates do:
+
+- **Classes differ only at their outline.** Every object's fill texture is drawn
+  from the same distribution as every other object's (and as the background's):
+  a random base colour, then one of noise / stripes / checker / gradient at a
+  random scale and angle. Inside a large object nothing tells a disc from a
+  square; only a receptive field that reaches the outline can.
+- **Sizes span the whole range.** The diameter ``d`` of an object (the diameter of
+  the circle it is inscribed in: a disc's diameter, a square's diagonal, the
+  circumcircle of an equilateral triangle, a ring's outer diameter) is drawn
+  log-uniformly from ``MIN_DIAMETER`` (6 px) to 90 % of the image, so every
+  bucket of :data:`SIZE_BUCKETS` is populated: tiny < 12 px, small 12–32,
+  medium 32–80, large ≥ 80.
+- **Objects stand out.** Each object's fill has a mean colour at least
+  ``MIN_CONTRAST`` (80, RGB distance) away from the background's and from every
+  object drawn before it, and texture swings (at most ±22 around the mean, plus
+  a little grain) are kept well below that, so an outline is always visible,
+  though textures have edges of their own.
+- **Occlusion.** Objects are drawn largest first, so a small object can sit on a
+  large one (cutting a hole into its mask) but is never hidden by it. The ring's
+  hole shows whatever lies beneath (background or a larger object).
+- **Exact masks.** A pixel belongs to a shape when its centre ``(y + ½, x + ½)``
+  lies inside the shape's geometry; the RGB image is painted with the very same
+  hard masks (no anti-aliasing), so image and labels agree pixel for pixel.
+- **Deterministic.** A scene is a pure function of ``(seed, size)`` through
+  ``numpy.random.Generator(PCG64(seed))``. Training uses seeds from
+  :data:`TRAIN_SEED_START` upward; the held-out set is the disjoint range
+  :data:`HELDOUT_SEEDS` (1 000 000 …).
+
+Each :class:`Scene` also keeps an instance map and one :class:`SceneObject` per
+object (class, centre, diameter, size bucket, visible pixel count), which the
+per-size metrics of :mod:`deeplab_viz.eval_shapes` use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CLASS_NAMES: tuple[str, ...] = ("background", "disc", "square", "triangle", "ring")
+SHAPES: tuple[str, ...] = CLASS_NAMES[1:]
+
+DEFAULT_SIZE = 160  # pixels, square scenes
+MIN_DIAMETER = 6.0  # pixels
+MAX_DIAMETER_FRACTION = 0.9  # of the scene's side
+MAX_OBJECTS = 6
+RING_INNER = 0.5  # inner / outer diameter of a ring
+MIN_CONTRAST = 80.0  # RGB distance between mean colours of neighbouring layers
+TEXTURES: tuple[str, ...] = ("noise", "stripes", "checker", "gradient")
+
+# (name, lowest diameter, highest diameter) in pixels; lowest inclusive, highest exclusive.
+SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("tiny", 0.0, 12.0),
+    ("small", 12.0, 32.0),
+    ("medium", 32.0, 80.0),
+    ("large", 80.0, math.inf),
+)
+BUCKET_NAMES: tuple[str, ...] = tuple(b[0] for b in SIZE_BUCKETS)
+
+TRAIN_SEED_START = 0
+HELDOUT_START = 1_000_000
+HELDOUT_COUNT = 200
+HELDOUT_SEEDS = range(HELDOUT_START, HELDOUT_START + HELDOUT_COUNT)
+
+
+def bucket_of(diameter: float) -> str:
+    """The size bucket of an object of ``diameter`` pixels."""
+    for name, lo, hi in SIZE_BUCKETS:
+        if lo <= diameter < hi:
+            return name
+    raise ValueError(f"diameter must be ≥ 0, got {diameter}")
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One drawn object."""
+
+    class_id: int  # index into CLASS_NAMES (1…4)
+    class_name: str
+    centre_yx: tuple[float, float]  # pixels, image coordinates of the shape's centre
+    diameter: float  # pixels, diameter of the circumscribed circle
+    angle: float  # radians, rotation (squares and triangles)
+    bucket: str  # a name of SIZE_BUCKETS
+    pixels: int  # visible pixels in the final mask (after occlusion and clipping)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One generated scene: image, exact class mask, instance map and object records."""
+
+    seed: int
+    size: int
+    rgb: np.ndarray = field(repr=False)  # (size, size, 3) uint8
+    mask: np.ndarray = field(repr=False)  # (size, size) uint8 class ids, 0 = background
+    instances: np.ndarray = field(repr=False)  # (size, size) uint8, 0 = bg, i+1 = objects[i]
+    objects: tuple[SceneObject, ...]
+
+
+# ------------------------------------------------------------------------- geometry
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (y, x), each (size, size) float64."""
+    c = np.arange(size, dtype=np.float64) + 0.5
+    return np.meshgrid(c, c, indexing="ij")
+
+
+def shape_mask(
+    kind: str,
+    centre_yx: tuple[float, float],
+    diameter: float,
+    angle: float,
+    yy: np.ndarray,
+    xx: np.ndarray,
+) -> np.ndarray:
+    """Exact mask (bool, like ``yy``) of one shape: pixel centres inside its geometry."""
+    dy, dx = yy - centre_yx[0], xx - centre_yx[1]
+    r = diameter / 2
+    if kind == "disc":
+        return dy * dy + dx * dx <= r * r
+    if kind == "ring":
+        d2 = dy * dy + dx * dx
+        return (d2 <= r * r) & (d2 > (r * RING_INNER) ** 2)
+    cos, sin = math.cos(angle), math.sin(angle)
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotated coordinates
+    if kind == "square":
+        half = r / math.sqrt(2)  # half side of the square inscribed in the circle
+        return (np.abs(u) <= half) & (np.abs(v) <= half)
+    if kind == "triangle":
+        # Equilateral triangle inscribed in the circle: three half-planes at distance
+        # r/2 from the centre, normals at angle, angle + 120°, angle + 240°.
+        inside = np.ones(yy.shape, dtype=bool)
+        for k in range(3):
+            a = 2 * math.pi * k / 3
+            inside &= math.cos(a) * u + math.sin(a) * v <= r / 2
+        return inside
+    raise ValueError(f"unknown shape {kind!r}; shapes are {SHAPES}")
+
+
+def shape_area(kind: str, diameter: float) -> float:
+    """Exact area in pixels² of a shape of ``diameter`` (for tests and sanity checks)."""
+    r = diameter / 2
+    return {
+        "disc": math.pi * r * r,
+        "ring": math.pi * r * r * (1 - RING_INNER**2),
+        "square": 2 * r * r,
+        "triangle": 3 * math.sqrt(3) / 4 * r * r,
+    }[kind]
+
+
+# -------------------------------------------------------------------------- textures
+
+
+def _texture(
+    rng: np.random.Generator, base: np.ndarray, yy: np.ndarray, xx: np.ndarray
+) -> np.ndarray:
+    """A (H, W, 3) float texture around the mean colour ``base`` (RGB, 0…255)."""
+    kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
+    amp = rng.uniform(4.0, 22.0)  # half the swing between the texture's two colours
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction) + 1e-9
+    delta = amp * direction  # colour offset of the texture's "high" phase
+    h, w = yy.shape
+    if kind == "noise":
+        t = rng.normal(size=(h, w))  # unit variance, per pixel
+        t = np.clip(t, -2, 2) / 2
+    elif kind == "stripes":
+        theta, period = rng.uniform(0, math.pi), rng.uniform(4.0, 24.0)
+        phase = rng.uniform(0, 2 * math.pi)
+        t = np.sin(2 * math.pi * (xx * math.cos(theta) + yy * math.sin(theta)) / period + phase)
+    elif kind == "checker":
+        cell = rng.uniform(3.0, 20.0)
+        oy, ox = rng.uniform(0, cell, size=2)
+        t = (np.floor((yy + oy) / cell) + np.floor((xx + ox) / cell)) % 2 * 2 - 1
+    else:  # gradient
+        theta = rng.uniform(0, 2 * math.pi)
+        proj = xx * math.cos(theta) + yy * math.sin(theta)
+        t = (proj - proj.mean()) / (np.ptp(proj) / 2 + 1e-9)
+    grain = rng.uniform(0.0, 4.0) * rng.normal(size=(h, w, 1))  # a little luminance noise
+    return base[None, None, :] + t[..., None] * delta[None, None, :] + grain
+
+
+def _colour(rng: np.random.Generator, avoid: list[np.ndarray]) -> np.ndarray:
+    """A mean colour at least MIN_CONTRAST from every colour in ``avoid`` (best of 32 tries)."""
+    best, best_d = None, -1.0
+    for _ in range(32):
+        c = rng.uniform(30.0, 225.0, size=3)
+        d = min((float(np.linalg.norm(c - a)) for a in avoid), default=math.inf)
+        if d >= MIN_CONTRAST:
+            return c
+        if d > best_d:
+            best, best_d = c, d
+    return best
+
+
+# ------------------------------------------------------------------------------ scenes
+
+
+def generate_scene(
+    seed: int,
+    *,
+    size: int = DEFAULT_SIZE,
+    max_objects: int = MAX_OBJECTS,
+    min_diameter: float = MIN_DIAMETER,
+) -> Scene:
+    """The scene of ``seed`` (deterministic: same arguments, same arrays)."""
+    if size < 32:
+        raise ValueError("size must be at least 32 pixels")
+    if not 1 <= max_objects <= 254:
+        raise ValueError("max_objects must be from 1 to 254")
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    yy, xx = _grid(size)
+    bg = _colour(rng, [])
+    image = _texture(rng, bg, yy, xx)
+    mask = np.zeros((size, size), np.uint8)
+    instances = np.zeros((size, size), np.uint8)
+
+    n = int(rng.integers(1, max_objects + 1))
+    hi = MAX_DIAMETER_FRACTION * size
+    diameters = np.exp(rng.uniform(math.log(min_diameter), math.log(hi), size=n))
+    diameters = np.sort(diameters)[::-1]  # largest first: small objects are drawn on top
+    drawn: list[tuple[int, str, tuple[float, float], float, float]] = []
+    colours = [bg]
+    for i, d in enumerate(diameters):
+        cls = int(rng.integers(1, len(CLASS_NAMES)))
+        kind = CLASS_NAMES[cls]
+        # Centre: the shape's inscribed circle mostly inside the image.
+        margin = min(d / 2 * 0.7, size / 2)
+        cy, cx = rng.uniform(margin, size - margin, size=2)
+        angle = float(rng.uniform(0, 2 * math.pi))
+        inside = shape_mask(kind, (cy, cx), float(d), angle, yy, xx)
+        colour = _colour(rng, colours)
+        colours.append(colour)
+        tex = _texture(rng, colour, yy, xx)
+        image[inside] = tex[inside]
+        mask[inside] = cls
+        instances[inside] = i + 1
+        drawn.append((cls, kind, (float(cy), float(cx)), float(d), angle))
+
+    counts = np.bincount(instances.ravel(), minlength=n + 1)
+    objects = tuple(
+        SceneObject(
+            class_id=cls,
+            class_name=kind,
+            centre_yx=centre,
+            diameter=d,
+            angle=angle,
+            bucket=bucket_of(d),
+            pixels=int(counts[i + 1]),
+        )
+        for i, (cls, kind, centre, d, angle) in enumerate(drawn)
+    )
+    rgb = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    for a in (rgb, mask, instances):
+        a.setflags(write=False)
+    return Scene(
+        seed=int(seed), size=size, rgb=rgb, mask=mask, instances=instances, objects=objects
+    )
+
+
+def scenes(seeds: range | list[int], *, size: int = DEFAULT_SIZE) -> Iterator[Scene]:
+    """The scenes of ``seeds``, in order."""
+    for s in seeds:
+        yield generate_scene(s, size=size)
+
+
+def heldout_seeds(n: int = HELDOUT_COUNT) -> range:
+    """The first ``n`` seeds of the held-out range (never used for training)."""
+    if not 1 <= n <= 100_000:
+        raise ValueError("the held-out set has from 1 to 100000 scenes")
+    return range(HELDOUT_START, HELDOUT_START + n)
+
+
+def batch(seeds: range | list[int], *, size: int = DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(N, size, size, 3) uint8 images and (N, size, size) uint8 masks for ``seeds``."""
+    got = [generate_scene(s, size=size) for s in seeds]
+    return np.stack([g.rgb for g in got]), np.stack([g.mask for g in got])
