@@ -1,0 +1,393 @@
+"""The scale lab: which object sizes a DeepLab keeps at output stride 8/16/32, and why.
+
+- :func:`custom_scene`: a ShapesWorld scene (same textures, colours and exact masks
+  as :func:`deeplab_viz.shapes_world.generate_scene`) whose object diameters, number
+  and classes the user picks.
+- :func:`predict`: a hook-free batched forward of a ShapesWorld model (or any
+  :class:`~deeplab_viz.models.layers.DeepLabV3` with ``features``/``aspp``/``decode``)
+  that returns the class maps with all ASPP branches on and with each branch in
+  ``drops`` switched off (zeros in the concatenation, as :func:`deeplab_viz.aspp.ablate`
+  does); the backbone runs once for every branch configuration. The shared model is
+  only read.
+- :func:`size_scores`: IoU per size bucket (the held-out metric of
+  :mod:`deeplab_viz.eval_shapes`, on one scene or a batch), mIoU and boundary F.
+- :func:`rf_reach`: the receptive field of a picked pixel against the extent of the
+  object under it: does a square of side *S* centred at the pixel reach the object's
+  outline, does it hold the whole object?
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import eval_shapes as ES
+from . import shapes_world as SW
+
+MAX_SIDE_DIAMETER = 1.4  # largest diameter the user may ask for, × the scene side
+
+
+# --------------------------------------------------------------------------- scenes
+
+
+def custom_scene(
+    seed: int,
+    *,
+    size: int = SW.DEFAULT_SIZE,
+    diameters: tuple[float, float] | None = None,
+    n_objects: int = 4,
+    shapes: Sequence[str] = SW.SHAPES,
+) -> SW.Scene:
+    """A ShapesWorld scene with ``n_objects`` objects of the given ``shapes``.
+
+    Diameters are drawn log-uniformly from ``diameters`` (pixels, low ≤ high);
+    ``None``: 6 px to 90 % of the side, as ShapesWorld itself. Objects are drawn
+    largest first, so small ones sit on top, exactly as in
+    :func:`~deeplab_viz.shapes_world.generate_scene`. Deterministic in all arguments.
+    """
+    if diameters is None:
+        diameters = (SW.MIN_DIAMETER, SW.MAX_DIAMETER_FRACTION * size)
+    lo, hi = (float(d) for d in diameters)
+    if size < 32:
+        raise ValueError("size must be at least 32 pixels")
+    if not 1.0 <= lo <= hi <= MAX_SIDE_DIAMETER * size:
+        raise ValueError(
+            f"diameters must satisfy 1 ≤ low ≤ high ≤ {MAX_SIDE_DIAMETER * size:.0f}, "
+            f"got {(lo, hi)}"
+        )
+    if not 1 <= int(n_objects) <= 32:
+        raise ValueError("n_objects must be from 1 to 32")
+    kinds = [s for s in SW.SHAPES if s in set(shapes)]
+    if not kinds or len(kinds) != len(set(shapes)):
+        raise ValueError(f"shapes must be a non-empty subset of {SW.SHAPES}, got {shapes!r}")
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    yy, xx = SW._grid(size)
+    bg = SW._colour(rng, [])
+    image = SW._texture(rng, bg, yy, xx)
+    mask = np.zeros((size, size), np.uint8)
+    instances = np.zeros((size, size), np.uint8)
+    n = int(n_objects)
+    ds = np.exp(rng.uniform(math.log(lo), math.log(hi), size=n))
+    ds = np.sort(ds)[::-1]
+    colours = [bg]
+    drawn = []
+    for i, d in enumerate(ds):
+        kind = kinds[int(rng.integers(len(kinds)))]
+        cls = SW.CLASS_NAMES.index(kind)
+        margin = min(d / 2 * 0.7, size / 2)
+        cy, cx = rng.uniform(margin, size - margin, size=2)
+        angle = float(rng.uniform(0, 2 * math.pi))
+        inside = SW.shape_mask(kind, (cy, cx), float(d), angle, yy, xx)
+        colour = SW._colour(rng, colours)
+        colours.append(colour)
+        tex = SW._texture(rng, colour, yy, xx)
+        image[inside] = tex[inside]
+        mask[inside] = cls
+        instances[inside] = i + 1
+        drawn.append((cls, kind, (float(cy), float(cx)), float(d), angle))
+    counts = np.bincount(instances.ravel(), minlength=n + 1)
+    objects = tuple(
+        SW.SceneObject(
+            class_id=cls,
+            class_name=kind,
+            centre_yx=c,
+            diameter=d,
+            angle=a,
+            bucket=SW.bucket_of(d),
+            pixels=int(counts[i + 1]),
+        )
+        for i, (cls, kind, c, d, a) in enumerate(drawn)
+    )
+    rgb = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    for arr in (rgb, mask, instances):
+        arr.setflags(write=False)
+    return SW.Scene(
+        seed=int(seed), size=size, rgb=rgb, mask=mask, instances=instances, objects=objects
+    )
+
+
+# --------------------------------------------------------------------------- forward
+
+
+def normalise(rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(N, H, W, 3) or (H, W, 3) uint8 → (N, 3, H, W) float32, ``(x − mean) / std``."""
+    a = np.asarray(rgb)
+    if a.ndim == 3:
+        a = a[None]
+    x = torch.from_numpy(np.array(a, copy=True)).permute(0, 3, 1, 2).float()
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+@torch.inference_mode()
+def predict(
+    module,
+    rgb: np.ndarray,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    drops: Sequence[int | None] = (None,),
+) -> dict[int | None, np.ndarray]:
+    """Class maps ``{drop: (N, H, W) uint8}`` of images ``rgb`` ((N, H, W, 3) or (H, W, 3)).
+
+    ``drop`` None: the full model; ``drop = i``: ASPP branch ``i`` switched off
+    (its output replaced by zeros before the projection). Hook-free: walks the
+    model's own submodules (``features`` → ``aspp.branch_outputs`` →
+    ``aspp.project`` → ``decode``/``head`` → ``upsample``) and never changes it.
+    """
+    from .models.shapes import decode
+
+    p = next(module.parameters())
+    x = normalise(rgb, mean, std).to(device=p.device, dtype=p.dtype)
+    feats = module.features(x)
+    outs = module.aspp.branch_outputs(next(reversed(feats.values())))
+    result: dict[int | None, np.ndarray] = {}
+    for d in drops:
+        if d is not None and not 0 <= d < len(outs):
+            raise ValueError(f"no ASPP branch {d}; the model has {len(outs)}")
+        cat = torch.cat([torch.zeros_like(o) if i == d else o for i, o in enumerate(outs)], 1)
+        logits = module.upsample(decode(module, module.aspp.project(cat), feats), x.shape[-2:])
+        result[d] = logits.argmax(1).to(torch.uint8).cpu().numpy()
+    return result
+
+
+# --------------------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class SizeScores:
+    """Scores of one configuration on one or more scenes (see :mod:`eval_shapes`)."""
+
+    iou_by_size: dict[str, float | None]  # bucket → mean IoU of the object classes, None: absent
+    miou: float
+    boundary_f: float
+    n_images: int
+    objects_by_size: dict[str, int] = field(default_factory=dict)  # bucket → object count
+
+
+def size_scores(
+    preds: np.ndarray | Sequence[np.ndarray],
+    scenes: SW.Scene | Sequence[SW.Scene],
+    class_names: Sequence[str] = SW.CLASS_NAMES,
+) -> SizeScores:
+    """IoU per size bucket, mIoU and boundary F of ``preds`` against ``scenes``.
+
+    The very metric of the shipped held-out numbers
+    (:class:`deeplab_viz.eval_shapes.Accumulator`): confusion matrices accumulated
+    over all scenes, each bucket over its own region (its objects' pixels plus a
+    3-pixel margin), mean over the object classes present.
+    """
+    if isinstance(scenes, SW.Scene):
+        scenes, preds = [scenes], [np.asarray(preds)]
+    if len(preds) != len(scenes):
+        raise ValueError("one prediction per scene")
+    acc = ES.Accumulator(len(class_names))
+    counts = dict.fromkeys(SW.BUCKET_NAMES, 0)
+    for p, s in zip(preds, scenes, strict=True):
+        p = np.asarray(p)
+        if p.shape != s.mask.shape:
+            raise ValueError(f"prediction {p.shape} does not match the scene {s.mask.shape}")
+        acc.add(p, s, ES.bucket_regions(s))
+        for o in s.objects:
+            if o.pixels > 0:
+                counts[o.bucket] += 1
+    rep = acc.report(class_names)
+    return SizeScores(
+        iou_by_size=rep["iou_by_size"],
+        miou=rep["miou"],
+        boundary_f=rep["boundary_f"],
+        n_images=rep["n_images"],
+        objects_by_size=counts,
+    )
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One configuration of the scale table: an output stride, maybe a branch off."""
+
+    label: str  # "OS 16", "OS 16 − rate 4"
+    output_stride: int
+    dropped: str | None  # branch display name
+    scores: SizeScores
+
+
+def scale_table(
+    modules: dict[int, object],
+    scenes: Sequence[SW.Scene],
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    drop_at: int | None = 16,
+    class_names: Sequence[str] = SW.CLASS_NAMES,
+) -> list[ConfigRow]:
+    """Scores per output stride (``modules``: OS → model module) and, at ``drop_at``,
+    with each ASPP branch switched off in turn. Scenes must share one size."""
+    rgb = np.stack([s.rgb for s in scenes])
+    rows: list[ConfigRow] = []
+    for os_, module in sorted(modules.items()):
+        names = module.aspp.names
+        drops: tuple[int | None, ...] = (None,)
+        if os_ == drop_at:
+            drops = (None, *range(len(names)))
+        preds = predict(module, rgb, mean=mean, std=std, drops=drops)
+        for d in drops:
+            label = f"OS {os_}" if d is None else f"OS {os_} − {names[d]}"
+            rows.append(
+                ConfigRow(
+                    label=label,
+                    output_stride=os_,
+                    dropped=None if d is None else names[d],
+                    scores=size_scores(preds[d], scenes, class_names),
+                )
+            )
+    return rows
+
+
+def load_metrics(path: Path | None = None) -> dict | None:
+    """The shipped held-out metrics (``assets/models/shapes_metrics.json``) or None."""
+    p = Path(ES.METRICS_FILE if path is None else path)
+    try:
+        table = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    return table if isinstance(table, dict) and isinstance(table.get("results"), list) else None
+
+
+def metrics_rows(table: dict, model: str, drops_at: int | None = 16) -> list[dict]:
+    """The shipped rows of one model: all branches on at OS 8, 16, 32, then each branch
+    off at ``drops_at`` (None: at every stride)."""
+    rows = [
+        r
+        for r in table["results"]
+        if r.get("model") == model
+        and (r.get("dropped") is None or drops_at is None or r["output_stride"] == drops_at)
+    ]
+    return sorted(
+        rows,
+        key=lambda r: (
+            r.get("dropped") is not None,
+            r["output_stride"],
+            r.get("dropped_index") or 0,
+        ),
+    )
+
+
+def vanishing_trend(table: dict, model: str, bucket: str = "tiny") -> dict[int, float | None]:
+    """``bucket``'s held-out IoU at OS 8/16/32 (all branches on)."""
+    out: dict[int, float | None] = {}
+    for os_ in (8, 16, 32):
+        try:
+            out[os_] = ES.find_result(table, model, os_)["iou_by_size"].get(bucket)
+        except KeyError:
+            out[os_] = None
+    return out
+
+
+# --------------------------------------------------------------------------- RF vs object
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A receptive field of side ``rf_size`` (None: global) centred at a pixel, against
+    the object under that pixel."""
+
+    rf_size: int | None
+    reaches_outline: bool  # the square holds a pixel outside the object (its outline is in view)
+    covers_object: bool  # the square holds the object's whole bounding box
+
+
+@dataclass(frozen=True)
+class PixelObject:
+    """The object under a picked pixel and how far that pixel is from its outline."""
+
+    pixel_yx: tuple[int, int]
+    index: int | None  # into scene.objects; None: background
+    class_name: str
+    diameter: float | None
+    bucket: str | None
+    bbox: tuple[int, int, int, int] | None  # (y0, x0, y1, x1) inclusive, visible pixels
+    outline_distance: int | None  # Chebyshev px to the nearest pixel not in the object
+
+    def reach(self, rf_size: int | None) -> Reach:
+        """Whether a square RF of side ``rf_size`` centred here reaches the outline."""
+        if rf_size is None:
+            return Reach(None, self.index is not None and self.outline_distance is not None, True)
+        half = (int(rf_size) - 1) // 2
+        if self.index is None:
+            return Reach(int(rf_size), True, True)
+        py, px = self.pixel_yx
+        y0, x0, y1, x1 = self.bbox  # type: ignore[misc]
+        covers = py - half <= y0 and px - half <= x0 and py + half >= y1 and px + half >= x1
+        near = self.outline_distance is not None and half >= self.outline_distance
+        return Reach(int(rf_size), near, covers)
+
+
+def depth_map(mask: np.ndarray, *, border_outside: bool = False) -> np.ndarray:
+    """Chebyshev distance (px) from each pixel of ``mask`` to the nearest pixel outside it
+    (0 outside; −1 inside when no pixel of the image is outside). Exact: the outside
+    grows by one 3×3 step at a time, and a pixel's depth is the step that reaches it.
+    ``border_outside``: count the ring just beyond the image as outside too."""
+    m = np.asarray(mask, dtype=bool)
+    depth = np.zeros(m.shape, np.int64)
+    outside = ~m
+    if not outside.any() and not border_outside:
+        return np.where(m, -1, 0)
+    t = torch.from_numpy(outside.astype(np.float32))[None, None]
+    k = 0
+    while not bool(t.min()):
+        k += 1
+        src = torch.nn.functional.pad(t, (1, 1, 1, 1), value=1.0) if border_outside else t
+        grown = torch.nn.functional.max_pool2d(src, 3, stride=1, padding=0 if border_outside else 1)
+        new = (grown > t)[0, 0].numpy()
+        depth[new] = k
+        t = grown
+    return depth
+
+
+def outline_distance(mask: np.ndarray, pixel_yx: Sequence[int]) -> int | None:
+    """Chebyshev distance (px) from ``pixel_yx`` to the nearest pixel *outside* ``mask``
+    (None when every pixel of the image is inside). A square of side ``2d + 1`` centred
+    at the pixel is the smallest one that sees across the object's outline."""
+    d = int(depth_map(mask)[int(pixel_yx[0]), int(pixel_yx[1])])
+    return None if d < 0 else d
+
+
+def pixel_object(scene: SW.Scene, pixel_yx: Sequence[int]) -> PixelObject:
+    """The object under ``pixel_yx`` (row, column) of ``scene``, its box and outline distance."""
+    py, px = (int(v) for v in pixel_yx)
+    h, w = scene.mask.shape
+    if not (0 <= py < h and 0 <= px < w):
+        raise ValueError(f"pixel {(py, px)} is outside the {h}×{w} scene")
+    inst = int(scene.instances[py, px])
+    if inst == 0:
+        return PixelObject((py, px), None, "background", None, None, None, None)
+    own = scene.instances == inst
+    ys, xs = np.nonzero(own)
+    o = scene.objects[inst - 1]
+    return PixelObject(
+        pixel_yx=(py, px),
+        index=inst - 1,
+        class_name=o.class_name,
+        diameter=o.diameter,
+        bucket=o.bucket,
+        bbox=(int(ys.min()), int(xs.min()), int(ys.max()), int(xs.max())),
+        outline_distance=outline_distance(own, (py, px)),
+    )
+
+
+def largest_object_pixel(scene: SW.Scene) -> tuple[int, int]:
+    """A pixel deep inside the largest visible object (farthest from its outline)."""
+    if not scene.objects:
+        return scene.size // 2, scene.size // 2
+    i = int(np.argmax([o.pixels for o in scene.objects]))
+    own = scene.instances == i + 1
+    if not own.any():
+        return scene.size // 2, scene.size // 2
+    depth = depth_map(own, border_outside=True)
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(y), int(x)

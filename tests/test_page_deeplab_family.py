@@ -1,0 +1,135 @@
+"""AppTest of the DeepLab family page: head diagrams, v3 vs v3+, separable conv, multi-grid."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import test_page_scale_lab as SLT
+
+shapes_models = SLT.shapes_models  # the same fixtures: shipped or seeded random models
+no_shapes = SLT.no_shapes
+_charts, _text = SLT._charts, SLT._text
+
+pytestmark = pytest.mark.slow
+
+PAGE = "pages/deeplab_family.py"
+
+
+def _open(app, **params):
+    for k, v in params.items():
+        app.query_params[k] = v
+    at = app.run()
+    assert not at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.main.metric}
+
+
+def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
+    at = _open(app)
+    charts = _charts(at)
+    for title in (
+        "DeepLab v1 head",
+        "DeepLab v2 ASPP",
+        "ShapesWorld DeepLabv3: ASPP + head",
+        "ShapesWorld DeepLabv3+: ASPP + decoder",
+        "DeepLabv3+",
+        "v3+ · zoom",
+        "low-level 1×1 → 48 ch",
+        "atrous 3×3 conv (rate > 1)",
+        "depthwise-separable conv",
+        "post-processing (not learned)",
+    ):
+        assert title in charts, title
+    text = _text(at)
+    assert "at rate 2" in text and "at rate 4" in text  # voc-mobilenetv2's depthwise rates
+    m = _metrics(at)
+    assert m["(1, 1, 1) × 2 = rates 2, 2, 2"] == "49 of 169 cells"
+    assert m["(1, 2, 4) × 2 = rates 2, 4, 8"] == "225 of 841 cells"
+    assert "Held-out boundary F: v3 → v3+" in m
+    if not shapes_models:
+        assert m["Held-out boundary F: v3 → v3+"] == "0.40 → 0.50"
+    assert m["Separable / regular"] == "11.5%"  # 1/256 + 1/9
+
+
+def test_widgets_update_without_errors(app, shapes_models):
+    at = _open(app)
+    before = _metrics(at)["Boundary F, v3 (this scene)"]
+    at.number_input(key="fam_seed").set_value(12).run()
+    assert not at.exception
+    assert "Crop x" in _text(at)
+    at.button(key="fam_zjump").click().run()
+    assert not at.exception
+    assert isinstance(before, str)
+    at.segmented_control(key="fam_mg").set_value("(1, 2, 1)")
+    at.segmented_control(key="fam_mg_block").set_value(4).run()
+    m = _metrics(at)
+    assert m["(1, 1, 1) × 4 = rates 4, 4, 4"] == "49 of 625 cells"
+    assert "(1, 2, 1) × 4 = rates 4, 8, 4" in m
+    at.radio(key="fam_v3_src").set_value("torchvision ResNet-101 (architecture)").run()
+    assert "torchvision DeepLabV3 head" in _charts(at)
+    # the latency waits for a click; small sizes keep it short
+    at.select_slider(key="fam_sep_ch").set_value(64)
+    at.select_slider(key="fam_sep_hw").set_value(17).run()
+    assert "64→64 channels" not in _charts(at)
+    at.button(key="fam_sep_go").click().run()
+    assert not at.exception
+    assert "64→64 channels, rate 2, 17×17 map" in _charts(at)
+    assert "Measured here: regular" in _text(at)
+
+
+def test_query_params_reproduce_the_view(app, shapes_models):
+    at = _open(
+        app,
+        fam_mg="(2, 2, 2)",
+        fam_mg_block="1",
+        fam_v3_src="torchvision ResNet-101 (architecture)",
+        fam_seed="21",
+        fam_zx="30",
+        fam_zy="70",
+        fam_zside="24",
+        fam_sep_rate="6",
+    )
+    assert at.segmented_control(key="fam_mg").value == "(2, 2, 2)"
+    assert at.segmented_control(key="fam_mg_block").value == 1
+    assert at.number_input(key="fam_seed").value == 21
+    assert (at.slider(key="fam_zx").value, at.slider(key="fam_zy").value) == (30, 70)
+    assert at.select_slider(key="fam_zside").value == 24
+    assert at.select_slider(key="fam_sep_rate").value == 6
+    assert "torchvision DeepLabV3 head" in _charts(at)
+    assert _metrics(at)["(2, 2, 2) × 1 = rates 2, 2, 2"] == "49 of 169 cells"
+    assert "Crop x 36–59, y 100–123" in _text(at)
+
+
+def test_missing_weights_say_so(app, no_shapes):
+    at = _open(app)
+    info = " ".join(i.value for i in at.main.info)
+    assert "ShapesWorld models are not installed" in info
+    charts = _charts(at)
+    assert "DeepLab v2 ASPP" in charts and "torchvision DeepLabV3 head" in charts
+    assert "225 of 841 cells" in _metrics(at).values()
+
+
+def test_view_changes_never_run_the_models(app, shapes_models, monkeypatch):
+    from deeplab_viz import family as FA
+    from deeplab_viz import scale_lab as SL
+
+    at = _open(app)
+    calls = []
+    for mod, name in ((FA, "plus_steps"), (SL, "predict")):
+        real = getattr(mod, name)
+        monkeypatch.setattr(
+            mod, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k)
+        )
+    at.slider(key="fam_zx").set_value(20).run()
+    at.select_slider(key="fam_zside").set_value(64).run()
+    at.segmented_control(key="fam_mg").set_value("(1, 1, 1)").run()
+    at.radio(key="fam_v3_src").set_value("torchvision ResNet-101 (architecture)").run()
+    assert not at.exception
+    assert calls == []
+    at.number_input(key="fam_seed").set_value(5).run()  # a new scene: both models run once
+    assert sorted(calls) == ["plus_steps", "predict"]

@@ -1,0 +1,167 @@
+"""The scale lab's library: custom scenes, per-size IoU, hook-free forward, RF vs object."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deeplab_viz import scale_lab as SL
+from deeplab_viz import shapes_world as SW
+from deeplab_viz.models.shapes import build_shapes_model
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return SL.custom_scene(5, diameters=(6, 140), n_objects=8)
+
+
+def test_custom_scene_respects_the_choices():
+    s = SL.custom_scene(3, diameters=(20, 30), n_objects=4, shapes=("disc", "ring"))
+    assert len(s.objects) == 4
+    assert all(20 <= o.diameter <= 30 for o in s.objects)
+    assert {o.class_name for o in s.objects} <= {"disc", "ring"}
+    assert set(np.unique(s.mask)) <= {0, 1, 4}
+    again = SL.custom_scene(3, diameters=(20, 30), n_objects=4, shapes=("disc", "ring"))
+    assert np.array_equal(s.rgb, again.rgb) and np.array_equal(s.mask, again.mask)
+    with pytest.raises(ValueError):
+        SL.custom_scene(3, diameters=(30, 20))
+    with pytest.raises(ValueError):
+        SL.custom_scene(3, shapes=("hexagon",))
+
+
+def test_perfect_prediction_scores_one_in_every_bucket(scene):
+    sc = SL.size_scores(scene.mask, scene)
+    present = {o.bucket for o in scene.objects if o.pixels}
+    assert present  # the scene has objects
+    for b in SW.BUCKET_NAMES:
+        if b in present:
+            assert sc.iou_by_size[b] == 1.0
+        else:
+            assert sc.iou_by_size[b] is None
+    assert sc.miou == 1.0 and sc.boundary_f == 1.0
+    assert sum(sc.objects_by_size.values()) == sum(1 for o in scene.objects if o.pixels)
+
+
+def test_all_background_prediction_scores_zero(scene):
+    sc = SL.size_scores(np.zeros_like(scene.mask), scene)
+    assert all(v in (0.0, None) for v in sc.iou_by_size.values())
+
+
+def test_batch_scores_pool_the_scenes(scene):
+    other = SL.custom_scene(6, diameters=(6, 10), n_objects=3)
+    sc = SL.size_scores([scene.mask, other.mask], [scene, other])
+    assert sc.n_images == 2 and sc.iou_by_size["tiny"] == 1.0
+
+
+def test_predict_matches_forward_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    for arch in ("v3", "v3plus"):
+        model = build_shapes_model(arch).eval()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        rgb = SL.custom_scene(1, size=64, n_objects=2).rgb
+        mean, std = (127.5,) * 3, (64.0,) * 3
+        out = SL.predict(model, rgb, mean=mean, std=std, drops=(None, 4))
+        with torch.inference_mode():
+            ref = model(SL.normalise(rgb, mean, std)).argmax(1).numpy()
+        assert np.array_equal(out[None], ref)
+        assert out[4].shape == (1, 64, 64)
+        assert not model.training
+        assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+        assert not model._forward_hooks and not model._forward_pre_hooks
+
+
+def test_scale_table_rows():
+    model = build_shapes_model("v3").eval()
+    scenes = [SL.custom_scene(s, size=64, n_objects=2) for s in (1, 2)]
+    rows = SL.scale_table({16: model}, scenes, mean=(127.5,) * 3, std=(64.0,) * 3)
+    assert [r.label for r in rows] == [
+        "OS 16",
+        "OS 16 − 1×1",
+        "OS 16 − rate 2",
+        "OS 16 − rate 4",
+        "OS 16 − rate 6",
+        "OS 16 − image pooling",
+    ]
+    assert all(r.scores.n_images == 2 for r in rows)
+
+
+def _square_scene(side: int = 20, top: int = 30, left: int = 40) -> SW.Scene:
+    size = 100
+    mask = np.zeros((size, size), np.uint8)
+    mask[top : top + side, left : left + side] = 2
+    obj = SW.SceneObject(
+        2,
+        "square",
+        (top + side / 2, left + side / 2),
+        side * 2**0.5,
+        0.0,
+        SW.bucket_of(side * 2**0.5),
+        side * side,
+    )
+    return SW.Scene(
+        0, size, np.zeros((size, size, 3), np.uint8), mask, (mask > 0).astype(np.uint8), (obj,)
+    )
+
+
+def test_rf_reach_on_a_hand_made_square():
+    s = _square_scene()  # rows 30..49, columns 40..59
+    centre = SL.pixel_object(s, (39, 49))
+    assert centre.class_name == "square" and centre.bbox == (30, 40, 49, 59)
+    assert centre.outline_distance == 10  # row 29 / 50, column 39 / 60 are 10 away
+    assert not centre.reach(19).reaches_outline  # half 9 < 10
+    assert centre.reach(21).reaches_outline  # half 10
+    assert centre.reach(21).covers_object  # rows 29..49, columns 39..59 hold the box
+    assert not centre.reach(19).covers_object
+    assert centre.reach(None).reaches_outline and centre.reach(None).covers_object
+    edge = SL.pixel_object(s, (30, 45))  # on the top row of the square
+    assert edge.outline_distance == 1 and edge.reach(3).reaches_outline
+    bg = SL.pixel_object(s, (5, 5))
+    assert bg.index is None and bg.class_name == "background" and bg.reach(1).reaches_outline
+
+
+def test_depth_map_is_chebyshev():
+    m = np.zeros((9, 9), bool)
+    m[1:8, 1:8] = True
+    d = SL.depth_map(m)
+    assert d[4, 4] == 4 and d[1, 1] == 1 and d[0, 0] == 0
+    full = np.ones((5, 5), bool)
+    assert SL.outline_distance(full, (2, 2)) is None
+    assert SL.depth_map(full, border_outside=True)[2, 2] == 3
+
+
+def test_largest_object_pixel_is_deep_inside(scene):
+    y, x = SL.largest_object_pixel(scene)
+    i = int(np.argmax([o.pixels for o in scene.objects]))
+    assert scene.instances[y, x] == i + 1
+
+
+def test_metrics_helpers(tmp_path):
+    table = {
+        "heldout_seeds": [0, 2],
+        "results": [
+            {
+                "model": "m",
+                "output_stride": os_,
+                "dropped": d,
+                "dropped_index": i,
+                "iou_by_size": {"tiny": {8: 0.5, 16: 0.3, 32: 0.0}[os_]},
+                "miou": 0.5,
+                "boundary_f": 0.5,
+            }
+            for os_ in (8, 16, 32)
+            for i, d in [(None, None), (0, "1×1")]
+        ],
+    }
+    path = tmp_path / "m.json"
+    path.write_text(__import__("json").dumps(table))
+    got = SL.load_metrics(path)
+    assert SL.vanishing_trend(got, "m") == {8: 0.5, 16: 0.3, 32: 0.0}
+    rows = SL.metrics_rows(got, "m")
+    assert [(r["output_stride"], r["dropped"]) for r in rows] == [
+        (8, None),
+        (16, None),
+        (32, None),
+        (16, "1×1"),
+    ]
+    assert SL.load_metrics(tmp_path / "missing.json") is None
