@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -164,13 +164,31 @@ class Ablation:
     class_change: dict[str, tuple[float, float]]  # name -> (pixel share before, after)
 
 
+class _ProbeStages(Mapping):
+    """The probe's stage outputs as (1, C, h, w) tensors, converted only when read."""
+
+    def __init__(self, probe: Probe, model: LoadedModel) -> None:
+        self.probe, self.model = probe, model
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        a = np.array(self.probe.stages[name])  # a writable copy for torch
+        return torch.from_numpy(a)[None].to(device=self.model.device, dtype=self.model.dtype)
+
+    def __iter__(self):
+        return iter(self.probe.stages)
+
+    def __len__(self) -> int:
+        return len(self.probe.stages)
+
+
 @torch.inference_mode()
 def _logits_from_branches(
     model: LoadedModel, probe: Probe, outs: list[torch.Tensor]
 ) -> torch.Tensor:
     net = model.module
     cat = torch.cat(outs, dim=1).to(device=model.device, dtype=model.dtype)  # (1, ΣC_b, h, w)
-    logits = net.upsample(net.head(net.aspp.project(cat)), probe.padded_hw)  # (1, K, Hp, Wp)
+    projection = net.aspp.project(cat)
+    logits = net.upsample(net.decode(projection, _ProbeStages(probe, model)), probe.padded_hw)
     return to_image_grid(logits, probe.model_input_hw, probe.image_hw)  # (1, K, H, W)
 
 
@@ -263,17 +281,31 @@ def footprints(probe: Probe, pixel_yx: Sequence[int], *, kernel: int = 3) -> lis
 class _HeadFromFeatures(nn.Module):
     """ASPP + head on the backbone output: a private copy captum may hook freely."""
 
-    def __init__(self, model: LoadedModel, mask: torch.Tensor, class_index: int) -> None:
+    def __init__(
+        self, model: LoadedModel, probe: Probe, mask: torch.Tensor, class_index: int
+    ) -> None:
         super().__init__()
         net = model.module
         self.aspp = copy.deepcopy(net.aspp).float().cpu()
         self.head = copy.deepcopy(net.head).float().cpu()
+        # A decoder (v3+) also reads one low-level stage: fixed, from the probe.
+        self.low_level = getattr(net, "low_level", None)
+        if self.low_level is not None:
+            low = torch.from_numpy(np.array(probe.stages[self.low_level]))[None]
+            self.register_buffer("low", low)
         self.register_buffer("mask", mask)  # (h, w) float: pixels whose class-c logits count
         self.class_index = class_index
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        logits = self.head(self.aspp(feats))  # (N, K, h, w)
-        return (logits[:, self.class_index] * self.mask).sum(dim=(-2, -1))  # (N,)
+        projection = self.aspp(feats)
+        if self.low_level is not None:
+            logits = self.head(projection, self.low)  # (N, K, h_low, w_low)
+        else:
+            logits = self.head(projection)  # (N, K, h, w)
+        mask = self.mask
+        if mask.shape != logits.shape[-2:]:
+            mask = F.interpolate(mask[None, None], size=logits.shape[-2:], mode="nearest")[0, 0]
+        return (logits[:, self.class_index] * mask).sum(dim=(-2, -1))  # (N,)
 
 
 def branch_gradcam(model: LoadedModel, probe: Probe, class_name: str) -> dict[str, np.ndarray]:
@@ -297,7 +329,7 @@ def branch_gradcam(model: LoadedModel, probe: Probe, class_name: str) -> dict[st
     mask = (pred == c).float()
     if mask.sum() == 0:
         mask = torch.ones_like(mask)
-    head = _HeadFromFeatures(model, mask, c).eval()
+    head = _HeadFromFeatures(model, probe, mask, c).eval()
     maps = {}
     with torch.enable_grad():
         for name, branch in zip(head.aspp.names, head.aspp.branches, strict=True):

@@ -178,14 +178,16 @@ def flops_by_part(
             return out
 
         size = x.shape[-2:]
+        feats: dict[str, torch.Tensor] = {}
         for name, stage in net.stages.items():
             x = run(f"stage {name}", lambda s=stage, x=x: s(x))
+            feats[name] = x
         outs = [
             run(f"ASPP {n}", lambda b=b, x=x: b(x))
             for n, b in zip(net.aspp.names, net.aspp.branches, strict=True)
         ]
         proj = run("ASPP projection", lambda: net.aspp.project(torch.cat(outs, dim=1)))
-        run("head + upsampling", lambda: net.upsample(net.head(proj), size))
+        run("head + upsampling", lambda: net.upsample(net.decode(proj, feats), size))
         return parts
 
     def parts_of(make: Callable[[], torch.Tensor]) -> dict[str, int]:

@@ -270,7 +270,7 @@ def target_fn(model: nn.Module, target: str) -> Callable[[torch.Tensor], torch.T
     """A function input ``(1, 3, H, W)`` → the target's feature map ``(1, C, h, w)``.
 
     Runs the model's own modules (no hooks, nothing changed) and stops at the target;
-    ``"logits"`` is ``head(aspp(features))`` at feature-map resolution.
+    ``"logits"`` is ``decode(aspp(features))`` at the decoder's resolution.
     """
     module = getattr(model, "module", model)
     if target not in erf_targets(module):
@@ -290,7 +290,12 @@ def target_fn(model: nn.Module, target: str) -> Callable[[torch.Tensor], torch.T
     if part == "aspp":
         branch = module.aspp.branches[int(name)]
         return lambda x: branch(backbone(x))
-    return lambda x: module.head(module.aspp(backbone(x)))
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        feats = module.features(x)
+        return module.decode(module.aspp(next(reversed(feats.values()))), feats)
+
+    return logits
 
 
 @dataclass(frozen=True)

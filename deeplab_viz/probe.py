@@ -108,7 +108,9 @@ def probe_prepared(model: LoadedModel, prepared: Prepared) -> Probe:
     clock.lap("ASPP branches")
     projection = net.aspp.project(torch.cat(outs, dim=1))  # (1, C_p, h, w)
     clock.lap("ASPP projection")
-    logits = net.upsample(net.head(projection), prepared.tensor.shape[-2:])  # (1, K, Hp, Wp)
+    logits = net.upsample(
+        net.decode(projection, stages), prepared.tensor.shape[-2:]
+    )  # (1, K, Hp, Wp)
     clock.lap("head + upsampling")
     image_logits = logits_to_image(logits, prepared)  # (1, K, H, W) float32 CPU
     class_map = image_logits[0].argmax(0).to(torch.uint8)

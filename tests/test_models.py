@@ -43,8 +43,15 @@ def tv_bases():
     }
 
 
-def _bases(voc_base, tv_bases):
-    return {"voc-mobilenetv2": voc_base, **tv_bases}
+@pytest.fixture(scope="module")
+def local_bases():
+    """The ShapesWorld models that ship in assets/models."""
+    return {name: load_base(name) for name, e in REGISTRY.items() if e.kind == "local"}
+
+
+@pytest.fixture
+def bases(voc_base, tv_bases, local_bases):
+    return {"voc-mobilenetv2": voc_base, **tv_bases, **local_bases}
 
 
 def _ceil_div(n: int, s: int) -> int:
@@ -61,6 +68,7 @@ STAGE_STRIDES = {
     "tflite_mnv2": {"stem": 2, "stage2": 4, "stage3": 8, "stage4": 16, "stage5": 32},
     "resnet": {"stem": 4, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32},
     "mobilenet_v3": {"stem": 2, "stage2": 4, "stage3": 8, "stage4": 16, "stage5": 32},
+    "shapes_resnet": {"stem": 2, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32},
 }
 
 
@@ -75,10 +83,10 @@ def _expected_hw(stride: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("output_stride", [8, 16, 32])
 @pytest.mark.parametrize("name", list(REGISTRY))
-def test_stage_and_aspp_sizes_for_every_stride(name, output_stride, voc_base, tv_bases):
-    base = _bases(voc_base, tv_bases)[name]
+def test_stage_and_aspp_sizes_for_every_stride(name, output_stride, bases):
+    base = bases[name]
     entry = REGISTRY[name]
-    spec = ModelSpec(name=name, output_stride=output_stride, pretrained=entry.kind == "tflite")
+    spec = ModelSpec(name=name, output_stride=output_stride, pretrained=entry.kind != "torchvision")
     model = build_model(spec, base=base)
     # Shapes only: the meta device applies torch's real shape rules without arithmetic.
     module = copy.deepcopy(model.module).to("meta")
@@ -98,8 +106,8 @@ def test_stage_and_aspp_sizes_for_every_stride(name, output_stride, voc_base, tv
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
-def test_rewiring_never_touches_the_shared_original(name, voc_base, tv_bases):
-    base = _bases(voc_base, tv_bases)[name]
+def test_rewiring_never_touches_the_shared_original(name, bases):
+    base = bases[name]
     module = base[0]
     entry = REGISTRY[name]
     before_state = {k: v.clone() for k, v in module.state_dict().items()}
@@ -114,7 +122,7 @@ def test_rewiring_never_touches_the_shared_original(name, voc_base, tv_bases):
                 name=name,
                 output_stride=os_,
                 aspp_rates=policy,
-                pretrained=entry.kind == "tflite",
+                pretrained=entry.kind != "torchvision",
             )
             built = build_model(spec, base=base)
             if os_ != entry.native_stride:
@@ -130,8 +138,8 @@ def test_rewiring_never_touches_the_shared_original(name, voc_base, tv_bases):
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
-def test_rewiring_to_the_native_stride_reproduces_the_model_exactly(name, voc_base, tv_bases):
-    module, _ = _bases(voc_base, tv_bases)[name]
+def test_rewiring_to_the_native_stride_reproduces_the_model_exactly(name, bases):
+    module, _ = bases[name]
     e = REGISTRY[name]
     copy = rewire(
         module, family=e.family, output_stride=e.native_stride, trained_stride=e.native_stride

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -150,6 +150,15 @@ class DeepLabV3(nn.Module):
             out[name] = x
         return out
 
+    def decode(self, projection: torch.Tensor, stages: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Logits from the ASPP output; ``stages`` are the backbone's outputs by name.
+
+        DeepLabV3 only needs the projection; a model with a decoder (v3+) overrides
+        this to read a low-level stage too. Everything that runs a model part by
+        part (probe, ablation, ERF, FLOPs) goes through here.
+        """
+        return self.head(projection)
+
     def upsample(self, logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         return F.interpolate(
             logits, size=tuple(size), mode="bilinear", align_corners=self.align_corners
@@ -157,7 +166,7 @@ class DeepLabV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        for stage in self.stages.values():
-            x = stage(x)
-        logits = self.head(self.aspp(x))  # (N, classes, H/OS, W/OS)
+        feats = self.features(x)
+        projection = self.aspp(next(reversed(feats.values())))
+        logits = self.decode(projection, feats)  # (N, classes, H/OS, W/OS)
         return self.upsample(logits, size)  # (N, classes, H, W)
