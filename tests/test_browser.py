@@ -167,22 +167,28 @@ def test_upload_size_is_capped_in_the_config():
     assert config["client"]["showErrorDetails"] in ("none", False)
 
 
-def test_a_deep_link_is_the_first_request_of_a_fresh_server():
-    """Streamlit's automatic pages mode must not serve the first request (ui/bootstrap.py)."""
+def test_a_deep_link_is_the_first_request_of_a_fresh_server(ctx):
+    """Streamlit's automatic pages mode must not serve the first request (ui/bootstrap.py).
+
+    A server of its own (fresh process), visited with the module's browser: one
+    Playwright instance per test module.
+    """
     deep = next((p for p in PAGES if p != "home"), None)
     if deep is None:
         pytest.skip("no page besides home yet")
     srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
+    page = None
     try:
         srv.wait_healthy()
-        with browser() as context:
-            page = context.new_page()
-            page.goto(_url(srv, deep, "sb_sample=camera.png"))
-            wait_idle(page)
-            sidebar = _sidebar_text(page)
-            assert "Your lesson" in sidebar and "camera.png" in sidebar
-            assert "The idea" in sidebar  # app.py's navigation sections, not the automatic list
-            assert exceptions(page) == []
-            assert page.url.split("?")[0].rstrip("/").endswith(deep)
+        page = ctx.new_page()
+        page.goto(_url(srv, deep, "sb_sample=camera.png"))
+        wait_idle(page)
+        sidebar = _sidebar_text(page)
+        assert "Your lesson" in sidebar and "camera.png" in sidebar
+        assert "The idea" in sidebar  # app.py's navigation sections, not the automatic list
+        assert exceptions(page) == []
+        assert page.url.split("?")[0].rstrip("/").endswith(deep)
     finally:
+        if page is not None:
+            page.close()
         srv.stop()
