@@ -69,3 +69,14 @@ def app(monkeypatch):
         pytest.skip(f"{TFLITE} not found")
     _pin_navigation_mode(monkeypatch)
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+
+
+def open_page(app, page: str, **params):
+    """Run ``app`` with these query parameters in the link, then switch to ``page``."""
+    for key, value in params.items():
+        app.query_params[key] = value
+    at = app.run()
+    assert not at.exception, at.exception
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import open_page
 
 pytestmark = pytest.mark.slow
 
@@ -13,14 +14,7 @@ RESNET = "deeplabv3_resnet50:random"
 
 
 def _open(app, **params):
-    """The app opened on the ASPP page, with these query parameters in the link."""
-    for k, v in params.items():
-        app.query_params[k] = v
-    at = app.run()
-    assert not at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(app, PAGE, **params)
 
 
 def _table(at):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import open_page
 
 from tests import test_page_scale_lab as SLT
 
@@ -16,13 +17,7 @@ PAGE = "pages/deeplab_family.py"
 
 
 def _open(app, **params):
-    for k, v in params.items():
-        app.query_params[k] = v
-    at = app.run()
-    assert not at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(app, PAGE, **params)
 
 
 def _metrics(at) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import open_page
 
 pytestmark = pytest.mark.slow
 
@@ -12,13 +13,7 @@ PAGE = "pages/dilated_convolution.py"
 
 
 def _open(app, **params):
-    """The app with these query params, switched to the page."""
-    for k, v in params.items():
-        app.query_params[k] = v
-    at = app.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page(app, PAGE, **params)
 
 
 def _metrics(at) -> dict[str, str]:

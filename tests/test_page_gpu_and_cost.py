@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import open_page
 
 pytestmark = pytest.mark.slow
 
@@ -12,13 +13,7 @@ CUDA = torch.cuda.is_available()
 
 
 def _open(app, **params):
-    app.query_params["sb_size"] = "257"
-    for k, v in params.items():
-        app.query_params[k] = v
-    at = app.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page(app, PAGE, **{"sb_size": "257", **params})
 
 
 def _text(at) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import open_page
 
 pytestmark = pytest.mark.slow
 
@@ -12,13 +13,8 @@ PAGE = "pages/output_stride.py"
 
 
 def _open(app, **params):
-    app.query_params["sb_size"] = "257"  # the smallest working size keeps three forwards short
-    for k, v in params.items():
-        app.query_params[k] = v
-    at = app.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    # the smallest working size keeps three forwards short
+    return open_page(app, PAGE, **{"sb_size": "257", **params})
 
 
 def _metrics(at) -> dict[str, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import open_page
 
 from deeplab_viz import receptive_field as R
 
@@ -12,10 +13,7 @@ PAGE = "pages/receptive_fields.py"
 
 
 def _open(app):
-    at = app.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page(app, PAGE)
 
 
 def _metrics(at) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import open_page
 
 pytestmark = pytest.mark.slow
 
@@ -105,13 +106,7 @@ def no_shapes(monkeypatch):
 
 
 def _open(app, **params):
-    for k, v in params.items():
-        app.query_params[k] = v
-    at = app.run()
-    assert not at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(app, PAGE, **params)
 
 
 def _frame(at, key_column: str, first: str | None = None):

@@ -54,6 +54,24 @@ def _legend_square(name: str, color: str) -> go.Scatter:
     )
 
 
+def _cell_map_layout(fig: go.Figure, title: str, *, height: int) -> go.Figure:
+    """Square cells, y down, holes shown in the background colour."""
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=18)),
+        plot_bgcolor=HOLE_COLOR,
+        xaxis=dict(showgrid=False, zeroline=False, constrain="domain", title="x (cells)"),
+        yaxis=dict(
+            autorange="reversed",
+            scaleanchor="x",
+            showgrid=False,
+            zeroline=False,
+            constrain="domain",
+            title="y (cells)",
+        ),
+    )
+    return style_figure(fig, height=height)
+
+
 def coverage_figure(
     cov: Coverage, *, max_side: int = 129, title: str | None = None, height: int = 560
 ) -> go.Figure:
@@ -111,20 +129,7 @@ def coverage_figure(
     text = title or default
     if shown < side:
         text += f"<br><sup>central {shown}×{shown} of {side}×{side} cells shown</sup>"
-    fig.update_layout(
-        title=dict(text=text, font=dict(size=18)),
-        plot_bgcolor=HOLE_COLOR,
-        xaxis=dict(showgrid=False, zeroline=False, constrain="domain", title="x (cells)"),
-        yaxis=dict(
-            autorange="reversed",
-            scaleanchor="x",
-            showgrid=False,
-            zeroline=False,
-            constrain="domain",
-            title="y (cells)",
-        ),
-    )
-    return style_figure(fig, height=height)
+    return _cell_map_layout(fig, text, height=height)
 
 
 def erf_figure(
@@ -191,20 +196,7 @@ def erf_figure(
             hoverinfo="skip",
         )
     )
-    fig.update_layout(
-        title=dict(text=title or "gradient of the centre unit", font=dict(size=18)),
-        plot_bgcolor=HOLE_COLOR,
-        xaxis=dict(showgrid=False, zeroline=False, constrain="domain", title="x (cells)"),
-        yaxis=dict(
-            autorange="reversed",
-            scaleanchor="x",
-            showgrid=False,
-            zeroline=False,
-            constrain="domain",
-            title="y (cells)",
-        ),
-    )
-    return style_figure(fig, height=height)
+    return _cell_map_layout(fig, title or "gradient of the centre unit", height=height)
 
 
 def erf_profile_figure(
