@@ -22,9 +22,8 @@ import streamlit as st
 
 from deeplab_viz.images import LoadedImage, load_image
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
-from deeplab_viz.models.registry import DEFAULT_MODEL, LAST_FALLBACK, REGISTRY
+from deeplab_viz.models.registry import load_with_fallback
 from deeplab_viz.probe import Probe, run_probe
-from deeplab_viz.weights import WeightsUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = ROOT / "assets" / "samples"
@@ -60,36 +59,7 @@ def model_or_fallback(spec: ModelSpec) -> tuple[LoadedModel, str | None]:
 
     Kept for ten minutes so a user who puts a weights file in place sees it soon.
     """
-    try:
-        return model_for(spec), None
-    except WeightsUnavailable as exc:
-        first = exc
-    # The offline VOC model, then the ShapesWorld model that ships in assets/models.
-    for name in (DEFAULT_MODEL, LAST_FALLBACK):
-        if name == spec.name or name not in REGISTRY:
-            continue
-        fallback = ModelSpec(
-            name=name,
-            output_stride=spec.output_stride,
-            aspp_rates=spec.aspp_rates,
-            device=spec.device,
-            dtype=spec.dtype,
-        )
-        try:
-            model = model_for(fallback)
-        except WeightsUnavailable:
-            continue
-        advice = (
-            f"; choose “{spec.name}:random” to explore its structure with random weights."
-            if REGISTRY[spec.name].kind == "torchvision"
-            else "."
-        )
-        notice = (
-            f"Trained weights for {spec.name} are not available: {first.message}. "
-            f"Showing {name} instead{advice}"
-        )
-        return model, notice
-    raise first
+    return load_with_fallback(spec, load=model_for)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -330,25 +331,32 @@ def expected_rates(spec: ModelSpec) -> tuple[int, ...]:
 
 
 def load_with_fallback(
-    spec: ModelSpec, *, progress: W.Progress | None = None
+    spec: ModelSpec,
+    *,
+    progress: W.Progress | None = None,
+    load: Callable[[ModelSpec], LoadedModel] | None = None,
 ) -> tuple[LoadedModel, str | None]:
-    """Load ``spec``; if its trained weights cannot be had, fall back to the offline model.
+    """Load ``spec``; if its trained weights cannot be had, fall back.
 
-    Returns the model and, when it fell back, one line for the user saying why and
-    how to get the weights.
+    The fallbacks, in order: the offline VOC model, then the ShapesWorld model that
+    ships with the project. ``load`` builds a model for a spec (the app passes its
+    cached loader); it must raise :class:`~deeplab_viz.weights.WeightsUnavailable`
+    when weights are missing. Returns the model and, when it fell back, one line
+    for the user saying why and what to do.
     """
+    if load is None:
+
+        def load(s: ModelSpec) -> LoadedModel:
+            return build_model(
+                s, base=load_base(s.name, pretrained=s.pretrained, progress=progress)
+            )
+
     try:
-        base = load_base(spec.name, pretrained=spec.pretrained, progress=progress)
-        return build_model(spec, base=base), None
+        return load(spec), None
     except W.WeightsUnavailable as exc:
         first = exc
-    # The offline VOC model first, then the ShapesWorld model that ships with the project.
     for name in (DEFAULT_MODEL, LAST_FALLBACK):
         if name == spec.name or name not in REGISTRY:
-            continue
-        try:
-            base = load_base(name, progress=progress)
-        except W.WeightsUnavailable:
             continue
         fallback = ModelSpec(
             name=name,
@@ -357,13 +365,19 @@ def load_with_fallback(
             device=spec.device,
             dtype=spec.dtype,
         )
+        try:
+            model = load(fallback)
+        except W.WeightsUnavailable:
+            continue
+        advice = "."
         if spec.entry.kind == "torchvision":
-            advice = f"; pick '{spec.name} · architecture only' to see its structure with random weights."
-        else:
-            advice = "."
+            advice = (
+                f"; choose “{spec.name}:random” (architecture only) to explore its "
+                "structure with random weights."
+            )
         notice = (
-            f"Trained weights for {spec.name} are not available ({first.message}). "
+            f"Trained weights for {spec.name} are not available: {first.message}. "
             f"Showing {name} instead{advice}"
         )
-        return build_model(fallback, base=base), notice
+        return model, notice
     raise first
