@@ -47,9 +47,12 @@ def custom_scene(
     """A ShapesWorld scene with ``n_objects`` objects of the given ``shapes``.
 
     Diameters are drawn log-uniformly from ``diameters`` (pixels, low ≤ high);
-    ``None``: 6 px to 90 % of the side, as ShapesWorld itself. Objects are drawn
-    largest first, so small ones sit on top, exactly as in
-    :func:`~deeplab_viz.shapes_world.generate_scene`. Deterministic in all arguments.
+    ``None``: 6 px to 90 % of the side, as ShapesWorld itself. Objects are placed
+    by :func:`~deeplab_viz.shapes_world.compose_scene`, exactly as in
+    :func:`~deeplab_viz.shapes_world.generate_scene`: largest first, so small ones
+    sit on top, and an object that would hide too much of another's outline is left
+    out (so a crowded scene may hold fewer than ``n_objects``). Deterministic in all
+    arguments.
     """
     if diameters is None:
         diameters = (SW.MIN_DIAMETER, SW.MAX_DIAMETER_FRACTION * size)
@@ -67,49 +70,9 @@ def custom_scene(
     if not kinds or len(kinds) != len(set(shapes)):
         raise ValueError(f"shapes must be a non-empty subset of {SW.SHAPES}, got {shapes!r}")
     rng = np.random.Generator(np.random.PCG64(int(seed)))
-    yy, xx = SW._grid(size)
-    bg = SW._colour(rng, [])
-    image = SW._texture(rng, bg, yy, xx)
-    mask = np.zeros((size, size), np.uint8)
-    instances = np.zeros((size, size), np.uint8)
-    n = int(n_objects)
-    ds = np.exp(rng.uniform(math.log(lo), math.log(hi), size=n))
-    ds = np.sort(ds)[::-1]
-    colours = [bg]
-    drawn = []
-    for i, d in enumerate(ds):
-        kind = kinds[int(rng.integers(len(kinds)))]
-        cls = SW.CLASS_NAMES.index(kind)
-        margin = min(d / 2 * 0.7, size / 2)
-        cy, cx = rng.uniform(margin, size - margin, size=2)
-        angle = float(rng.uniform(0, 2 * math.pi))
-        inside = SW.shape_mask(kind, (cy, cx), float(d), angle, yy, xx)
-        colour = SW._colour(rng, colours)
-        colours.append(colour)
-        tex = SW._texture(rng, colour, yy, xx)
-        image[inside] = tex[inside]
-        mask[inside] = cls
-        instances[inside] = i + 1
-        drawn.append((cls, kind, (float(cy), float(cx)), float(d), angle))
-    counts = np.bincount(instances.ravel(), minlength=n + 1)
-    objects = tuple(
-        SW.SceneObject(
-            class_id=cls,
-            class_name=kind,
-            centre_yx=c,
-            diameter=d,
-            angle=a,
-            bucket=SW.bucket_of(d),
-            pixels=int(counts[i + 1]),
-        )
-        for i, (cls, kind, c, d, a) in enumerate(drawn)
-    )
-    rgb = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-    for arr in (rgb, mask, instances):
-        arr.setflags(write=False)
-    return SW.Scene(
-        seed=int(seed), size=size, rgb=rgb, mask=mask, instances=instances, objects=objects
-    )
+    ds = np.exp(rng.uniform(math.log(lo), math.log(hi), size=int(n_objects)))
+    ids = [SW.CLASS_NAMES.index(k) for k in kinds]
+    return SW.compose_scene(seed, ds, lambda r: ids[int(r.integers(len(ids)))], rng, size)
 
 
 # --------------------------------------------------------------------------- forward

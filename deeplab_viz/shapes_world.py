@@ -6,10 +6,15 @@ and **ring**, and an exact class mask (0 = background). It is built so that a
 class can see and measure what DeepLab's receptive field and atrous rates do:
 
 - **Classes differ only at their outline.** Every object's fill texture is drawn
-  from the same distribution as every other object's (and as the background's):
-  a random base colour, then one of noise / stripes / checker / gradient at a
-  random scale and angle. Inside a large object nothing tells a disc from a
-  square; only a receptive field that reaches the outline can.
+  from the same distribution as every other object's: a random saturated base
+  colour, then one of noise / stripes / checker / gradient at a random scale and
+  angle. Inside a large object nothing tells a disc from a square; only a
+  receptive field that reaches the outline can.
+- **Object or background is local; which object is not.** The background is
+  textured from the same four patterns, but its base colour is grey-toned (HSV
+  saturation at most 0.18) where every object's is saturated (at least 0.55).
+  So a network can tell *an object is here* from a few pixels, and the one
+  question left to context is the one the scale lab measures: *which* shape.
 - **Sizes span the whole range.** The diameter ``d`` of an object (the diameter of
   the circle it is inscribed in: a disc's diameter, a square's diagonal, the
   circumcircle of an equilateral triangle, a ring's outer diameter) is drawn
@@ -21,9 +26,15 @@ class can see and measure what DeepLab's receptive field and atrous rates do:
   object drawn before it, and texture swings (at most ±22 around the mean, plus
   a little grain) are kept well below that, so an outline is always visible,
   though textures have edges of their own.
-- **Occlusion.** Objects are drawn largest first, so a small object can sit on a
-  large one (cutting a hole into its mask) but is never hidden by it. The ring's
-  hole shows whatever lies beneath (background or a larger object).
+- **Occlusion that keeps outlines.** Objects are drawn largest first, so a small
+  object can sit on a large one (cutting a hole into its mask) but is never
+  hidden by it. A position is accepted only when every object already drawn
+  still shows at least 90 % (``1 − MAX_HIDDEN_OUTLINE``) of its outline; after
+  :data:`PLACEMENT_TRIES` refused positions the object is left out. The outline
+  is what tells the classes apart, so it must be there to be seen: a square whose
+  corners are all under other objects is not a square any more. Objects lie
+  wholly inside the image (their circumscribed circle does, when it fits).
+  The ring's hole shows whatever lies beneath (background or a larger object).
 - **Exact masks.** A pixel belongs to a shape when its centre ``(y + ½, x + ½)``
   lies inside the shape's geometry; the RGB image is painted with the very same
   hard masks (no anti-aliasing), so image and labels agree pixel for pixel.
@@ -39,8 +50,9 @@ per-size metrics of :mod:`deeplab_viz.eval_shapes` use.
 
 from __future__ import annotations
 
+import colorsys
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +67,11 @@ MAX_OBJECTS = 6
 RING_INNER = 0.5  # inner / outer diameter of a ring
 MIN_CONTRAST = 80.0  # RGB distance between mean colours of neighbouring layers
 TEXTURES: tuple[str, ...] = ("noise", "stripes", "checker", "gradient")
+OBJECT_SATURATION = (0.55, 1.0)  # HSV saturation of an object's mean colour
+BACKGROUND_SATURATION = (0.0, 0.18)  # … and of the background's
+VALUE_RANGE = (0.35, 0.9)  # HSV value (brightness) of every mean colour
+MAX_HIDDEN_OUTLINE = 0.1  # of an object's outline pixels a later object may cover
+PLACEMENT_TRIES = 20  # positions tried before an object is left out
 
 # (name, lowest diameter, highest diameter) in pixels; lowest inclusive, highest exclusive.
 SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (
@@ -188,11 +205,25 @@ def _texture(
     return base[None, None, :] + t[..., None] * delta[None, None, :] + grain
 
 
-def _colour(rng: np.random.Generator, avoid: list[np.ndarray]) -> np.ndarray:
-    """A mean colour at least MIN_CONTRAST from every colour in ``avoid`` (best of 32 tries)."""
+def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
+    """RGB in 0…255 of a hue in turns (0…1), saturation and value in 0…1."""
+    return np.array(colorsys.hsv_to_rgb(h, s, v)) * 255.0
+
+
+def _colour(
+    rng: np.random.Generator, avoid: list[np.ndarray], *, role: str = "object"
+) -> np.ndarray:
+    """A mean colour at least MIN_CONTRAST from every colour in ``avoid`` (best of 32 tries).
+
+    ``role="object"``: saturated (HSV saturation ``OBJECT_SATURATION``, any hue);
+    ``"background"``: grey-toned (saturation ``BACKGROUND_SATURATION``). The two
+    ranges never meet, so *object or background* is a local question, and *which
+    object* is not.
+    """
+    s_lo, s_hi = OBJECT_SATURATION if role == "object" else BACKGROUND_SATURATION
     best, best_d = None, -1.0
     for _ in range(32):
-        c = rng.uniform(30.0, 225.0, size=3)
+        c = _hsv_to_rgb(rng.uniform(), rng.uniform(s_lo, s_hi), rng.uniform(*VALUE_RANGE))
         d = min((float(np.linalg.norm(c - a)) for a in avoid), default=math.inf)
         if d >= MIN_CONTRAST:
             return c
@@ -204,48 +235,75 @@ def _colour(rng: np.random.Generator, avoid: list[np.ndarray]) -> np.ndarray:
 # ------------------------------------------------------------------------------ scenes
 
 
-def generate_scene(
+def _window(centre_yx: tuple[float, float], diameter: float, size: int) -> tuple[slice, slice]:
+    """Rows and columns of the image that a shape of ``diameter`` at ``centre_yx`` can touch."""
+    r = diameter / 2 + 1
+    y0, y1 = max(0, math.floor(centre_yx[0] - r)), min(size, math.ceil(centre_yx[0] + r) + 1)
+    x0, x1 = max(0, math.floor(centre_yx[1] - r)), min(size, math.ceil(centre_yx[1] + r) + 1)
+    return slice(y0, y1), slice(x0, x1)
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` (bool) with a 4-neighbour outside it (the image edge counts as inside)."""
+    m = np.asarray(mask, dtype=bool)
+    p = np.pad(m, 1, mode="edge")
+    interior = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    return m & ~interior
+
+
+def compose_scene(
     seed: int,
-    *,
-    size: int = DEFAULT_SIZE,
-    max_objects: int = MAX_OBJECTS,
-    min_diameter: float = MIN_DIAMETER,
+    diameters: np.ndarray,
+    pick_class: Callable[[np.random.Generator], int],
+    rng: np.random.Generator,
+    size: int,
 ) -> Scene:
-    """The scene of ``seed`` (deterministic: same arguments, same arrays)."""
-    if size < 32:
-        raise ValueError("size must be at least 32 pixels")
-    if not 1 <= max_objects <= 254:
-        raise ValueError("max_objects must be from 1 to 254")
-    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    """Paint objects of ``diameters`` (pixels) on a textured background.
+
+    Objects are drawn largest first; a position is accepted when, with the new
+    object in place, every object already drawn still shows at least
+    ``1 − MAX_HIDDEN_OUTLINE`` of its outline pixels (up to :data:`PLACEMENT_TRIES` positions, else the object is
+    left out), so every object keeps the outline that tells its class.
+    """
     yy, xx = _grid(size)
-    bg = _colour(rng, [])
+    bg = _colour(rng, [], role="background")
     image = _texture(rng, bg, yy, xx)
     mask = np.zeros((size, size), np.uint8)
     instances = np.zeros((size, size), np.uint8)
-
-    n = int(rng.integers(1, max_objects + 1))
-    hi = MAX_DIAMETER_FRACTION * size
-    diameters = np.exp(rng.uniform(math.log(min_diameter), math.log(hi), size=n))
-    diameters = np.sort(diameters)[::-1]  # largest first: small objects are drawn on top
     drawn: list[tuple[int, str, tuple[float, float], float, float]] = []
+    outlines: list[tuple[np.ndarray, int]] = []  # (visible outline pixels, all of them) per object
     colours = [bg]
-    for i, d in enumerate(diameters):
-        cls = int(rng.integers(1, len(CLASS_NAMES)))
+    for d in np.sort(np.asarray(diameters, dtype=np.float64))[::-1]:
+        cls = pick_class(rng)
         kind = CLASS_NAMES[cls]
-        # Centre: the shape's inscribed circle mostly inside the image.
-        margin = min(d / 2 * 0.7, size / 2)
-        cy, cx = rng.uniform(margin, size - margin, size=2)
-        angle = float(rng.uniform(0, 2 * math.pi))
-        inside = shape_mask(kind, (cy, cx), float(d), angle, yy, xx)
+        margin = min(d / 2, size / 2)  # the whole circumscribed circle inside, if it fits
+        for _ in range(PLACEMENT_TRIES):
+            cy, cx = rng.uniform(margin, size - margin, size=2)
+            angle = float(rng.uniform(0, 2 * math.pi))
+            win = _window((cy, cx), float(d), size)
+            local = shape_mask(kind, (cy, cx), float(d), angle, yy[win], xx[win])
+            if local.any() and all(
+                o.sum() - (local & o[win]).sum() >= (1 - MAX_HIDDEN_OUTLINE) * n0
+                for o, n0 in outlines
+            ):
+                break
+        else:
+            continue  # no place that keeps the others' outlines: leave this object out
         colour = _colour(rng, colours)
         colours.append(colour)
-        tex = _texture(rng, colour, yy, xx)
-        image[inside] = tex[inside]
-        mask[inside] = cls
-        instances[inside] = i + 1
+        tex = _texture(rng, colour, yy[win], xx[win])
+        image[win][local] = tex[local]
+        mask[win][local] = cls
+        instances[win][local] = len(drawn) + 1
+        full = np.zeros((size, size), bool)
+        full[win] = local
+        for o, _ in outlines:  # covered pixels are no longer a visible part of any outline
+            o &= ~full
+        own = outline(full)
+        outlines.append((own, int(own.sum())))
         drawn.append((cls, kind, (float(cy), float(cx)), float(d), angle))
 
-    counts = np.bincount(instances.ravel(), minlength=n + 1)
+    counts = np.bincount(instances.ravel(), minlength=len(drawn) + 1)
     objects = tuple(
         SceneObject(
             class_id=cls,
@@ -263,6 +321,27 @@ def generate_scene(
         a.setflags(write=False)
     return Scene(
         seed=int(seed), size=size, rgb=rgb, mask=mask, instances=instances, objects=objects
+    )
+
+
+def generate_scene(
+    seed: int,
+    *,
+    size: int = DEFAULT_SIZE,
+    max_objects: int = MAX_OBJECTS,
+    min_diameter: float = MIN_DIAMETER,
+) -> Scene:
+    """The scene of ``seed`` (deterministic: same arguments, same arrays)."""
+    if size < 32:
+        raise ValueError("size must be at least 32 pixels")
+    if not 1 <= max_objects <= 254:
+        raise ValueError("max_objects must be from 1 to 254")
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    n = int(rng.integers(1, max_objects + 1))
+    hi = MAX_DIAMETER_FRACTION * size
+    diameters = np.exp(rng.uniform(math.log(min_diameter), math.log(hi), size=n))
+    return compose_scene(
+        seed, diameters, lambda r: int(r.integers(1, len(CLASS_NAMES))), rng, size
     )
 
 

@@ -65,6 +65,43 @@ def test_masks_instances_and_records_agree(heldout):
         assert 1 <= len(s.objects) <= SW.MAX_OBJECTS
 
 
+def _outline_seen(scene):
+    """(object, share of its whole outline still visible in the scene) for every object."""
+    yy, xx = np.meshgrid(np.arange(scene.size) + 0.5, np.arange(scene.size) + 0.5, indexing="ij")
+    for i, o in enumerate(scene.objects):
+        full = SW.shape_mask(o.class_name, o.centre_yx, o.diameter, o.angle, yy, xx)
+        ring = SW.outline(full)
+        yield o, float((scene.instances[ring] == i + 1).mean()), full
+
+
+def test_every_object_shows_nearly_all_of_its_outline_and_lies_inside(heldout):
+    for s in heldout:
+        for o, seen, full in _outline_seen(s):
+            assert seen >= 1 - SW.MAX_HIDDEN_OUTLINE - 1e-9, (s.seed, o)
+            # Wholly inside the image: the in-image mask has the shape's whole area.
+            assert abs(int(full.sum()) - SW.shape_area(o.class_name, o.diameter)) <= (
+                0.5 * math.pi * o.diameter + 4
+            )
+            r = o.diameter / 2
+            assert all(r - 1e-9 <= c <= s.size - r + 1e-9 for c in o.centre_yx)
+
+
+def test_a_crowded_scene_leaves_out_objects_rather_than_hide_outlines():
+    from deeplab_viz.scale_lab import custom_scene
+
+    s = custom_scene(4, diameters=(60, 100), n_objects=16)
+    assert 1 <= len(s.objects) < 16
+    assert all(seen >= 1 - SW.MAX_HIDDEN_OUTLINE - 1e-9 for _, seen, _ in _outline_seen(s))
+
+
+def test_outline_is_the_inner_boundary():
+    m = np.zeros((6, 6), bool)
+    m[1:5, 1:5] = True
+    o = SW.outline(m)
+    assert o.sum() == 12 and not o[2:4, 2:4].any() and (o <= m).all()
+    assert not SW.outline(np.ones((4, 4), bool)).any()  # the image edge is not an outline
+
+
 def test_an_unoccluded_object_is_painted_with_its_own_mask():
     s = SW.generate_scene(11)
     last = len(s.objects)  # drawn last: nothing on top of it
@@ -96,6 +133,28 @@ def test_fill_textures_carry_no_class_cue(heldout):
     spread = [m[1] for m in means.values()]
     assert max(brightness) - min(brightness) < 20
     assert max(spread) - min(spread) < 8
+
+
+def _saturation(px: np.ndarray) -> np.ndarray:
+    """HSV saturation of (N, 3) RGB pixels."""
+    hi, lo = px.max(1), px.min(1)
+    return np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-9), 0.0)
+
+
+def test_background_is_grey_toned_and_objects_are_saturated(heldout):
+    """Object or background is a local question (colour); which shape is not."""
+    bg, obj = [], []
+    for s in heldout[:60]:
+        px = s.rgb.reshape(-1, 3).astype(np.float64)
+        m = s.mask.ravel()
+        if (m == 0).any():
+            bg.append(_saturation(px[m == 0].mean(0, keepdims=True))[0])
+        for i in range(len(s.objects)):
+            own = s.instances.ravel() == i + 1
+            if own.sum() >= 30:
+                obj.append(_saturation(px[own].mean(0, keepdims=True))[0])
+    assert max(bg) <= SW.BACKGROUND_SATURATION[1] + 0.05
+    assert min(obj) >= SW.OBJECT_SATURATION[0] - 0.1
 
 
 def test_size_buckets_and_seed_ranges():
