@@ -68,8 +68,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup: int = 100
     poly_power: float = 0.9
-    output_stride: int = 16
-    aspp_rates: tuple[int, int, int] = (2, 4, 6)
+    output_stride: int = 16  # stride of the first phase
+    aspp_rates: tuple[int, int, int] = (2, 4, 6)  # at output_stride
+    finetune_stride: int | None = 8  # stride of the second phase (None: one phase)
+    finetune_fraction: float = 0.3  # of the budget spent at finetune_stride, at the end
     seed_start: int = SW.TRAIN_SEED_START
     init_seed: int = 0
     threads: int = 0  # 0: all cores
@@ -103,6 +105,48 @@ class _Batches(torch.utils.data.IterableDataset):
             rgb, mask = SW.batch(range(s, s + self.batch), size=self.size)
             yield torch.from_numpy(rgb), torch.from_numpy(mask.astype(np.int64))
             i += nw
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on weights only (not on biases and batch-norm parameters)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+    )
+
+
+def restride(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    *,
+    trained_stride: int,
+    output_stride: int,
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, tuple[int, ...]]:
+    """The model rewired from ``trained_stride`` to ``output_stride`` (ASPP rates scaled so
+    each branch keeps its reach in pixels), with the optimiser's state carried over.
+
+    Returns (model in training mode, optimiser, the new ASPP rates).
+    """
+    from .models.output_stride import atrous_conv_of, rewire
+
+    new = rewire(
+        model, family=MS.FAMILY, output_stride=output_stride, trained_stride=trained_stride
+    )
+    new.train()
+    new_opt = _optimizer(new, cfg)
+    new_opt.load_state_dict(opt.state_dict())  # same parameters in the same order
+    rates = tuple(
+        int(atrous_conv_of(b).dilation[0])
+        for b, kind in zip(new.aspp.branches, new.aspp.kinds, strict=True)
+        if kind == "atrous"
+    )
+    return new, new_opt, rates
 
 
 def _lr_factor(cfg: TrainConfig, step: int, frac: float) -> float:
@@ -174,15 +218,7 @@ def train(
             prev = json.loads(prev_json.read_text())["training"]
             previous = [*prev.pop("previous_phases", []), prev]
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-    )
+    opt = _optimizer(model, cfg)
     data = torch.utils.data.DataLoader(
         _Batches(cfg.seed_start, cfg.batch, cfg.size),
         batch_size=None,
@@ -194,11 +230,31 @@ def train(
     t0 = time.perf_counter()
     last_val = t0
     step, ema, history = 0, None, []
+    stride, rates = cfg.output_stride, tuple(cfg.aspp_rates)
+    phases = [{"output_stride": stride, "aspp_rates": list(rates), "from_step": 0, "from_s": 0.0}]
     for rgb, mask in data:
         elapsed = time.perf_counter() - t0
         frac = step / cfg.steps if cfg.steps else elapsed / budget_s
         if frac >= 1.0:
             break
+        if (
+            cfg.finetune_stride is not None
+            and stride != cfg.finetune_stride
+            and frac >= 1.0 - cfg.finetune_fraction
+        ):
+            model, opt, rates = restride(
+                model, opt, cfg, trained_stride=stride, output_stride=cfg.finetune_stride
+            )
+            stride = cfg.finetune_stride
+            phases.append(
+                {
+                    "output_stride": stride,
+                    "aspp_rates": list(rates),
+                    "from_step": step,
+                    "from_s": round(elapsed, 1),
+                }
+            )
+            log(f"step {step}: fine-tuning at output stride {stride}, ASPP rates {rates}")
         for g in opt.param_groups:
             g["lr"] = cfg.lr * _lr_factor(cfg, step, frac)
         logits = model(normalise(rgb))
@@ -230,8 +286,8 @@ def train(
         "architecture": {
             "arch": cfg.arch,
             "family": MS.FAMILY,
-            "output_stride": cfg.output_stride,
-            "aspp_rates": list(cfg.aspp_rates),
+            "output_stride": stride,
+            "aspp_rates": list(rates),
             "stem_channels": MS.STEM_CHANNELS,
             "stage_channels": MS.STAGE_CHANNELS,
             "stage_blocks": MS.STAGE_BLOCKS,
@@ -260,6 +316,7 @@ def train(
             if not cfg.steps
             else "linear warm-up, then poly over the steps",
             "budget_minutes": cfg.minutes if not cfg.steps else None,
+            "phases": phases,
             "steps_done": step,
             "scenes_seen": step * cfg.batch,
             "wall_time_s": round(wall, 1),

@@ -59,7 +59,19 @@ def register(subparsers) -> None:
         type=int,
         choices=[8, 16, 32],
         default=16,
-        help="stride to train at; ASPP rates 2/4/6 at 16 scale with it (4/8/12 at 8)",
+        help="stride of the first phase; ASPP rates 2/4/6 at 16 scale with it (4/8/12 at 8)",
+    )
+    p.add_argument(
+        "--finetune-stride",
+        choices=["8", "16", "32", "none"],
+        default="8",
+        help="stride of the last phase (the shipped model's stride), or none for one phase",
+    )
+    p.add_argument(
+        "--finetune-fraction",
+        type=_positive_float,
+        default=0.3,
+        help="share of the budget spent at the fine-tuning stride, at the end (below 1)",
     )
     p.set_defaults(func=cmd_train)
 
@@ -109,7 +121,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         init=args.init,
         output_stride=args.output_stride,
         aspp_rates=tuple(max(1, r * 16 // args.output_stride) for r in (2, 4, 6)),
+        finetune_stride=None if args.finetune_stride == "none" else int(args.finetune_stride),
+        finetune_fraction=args.finetune_fraction,
     )
+    if not args.finetune_fraction < 1:
+        raise UsageError("train-shapes: --finetune-fraction must be below 1")
     if args.init and not Path(args.init).is_file():
         raise UsageError(f"train-shapes: --init {args.init} is not a file")
     if not 0 <= args.seed_start < 1_000_000 - 100_000:
