@@ -335,3 +335,29 @@ def write_metrics(path: Path = METRICS_FILE, n_images: int = SW.HELDOUT_COUNT) -
     table = metrics_table(n_images)
     Path(path).write_text(json.dumps(table, indent=1) + "\n")
     return table
+
+
+def decoder_by_stride(
+    table: dict, v3: str = MODELS[0], plus: str = MODELS[1], strides: Sequence[int] = (8, 16, 32)
+) -> list[dict]:
+    """What the v3+ decoder buys at each output stride, from a metrics table.
+
+    One dict per stride present for both models: ``output_stride``, ``miou_v3``,
+    ``miou_plus``, ``boundary_f_v3``, ``boundary_f_plus`` (all branches on).
+    """
+    rows = []
+    for os_ in strides:
+        try:
+            a, b = find_result(table, v3, os_), find_result(table, plus, os_)
+        except KeyError:
+            continue
+        rows.append(
+            {
+                "output_stride": os_,
+                "miou_v3": a["miou"],
+                "miou_plus": b["miou"],
+                "boundary_f_v3": a["boundary_f"],
+                "boundary_f_plus": b["boundary_f"],
+            }
+        )
+    return rows

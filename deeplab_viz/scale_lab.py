@@ -251,6 +251,38 @@ def vanishing_trend(table: dict, model: str, bucket: str = "tiny") -> dict[int, 
     return out
 
 
+def branch_costs(table: dict, model: str, output_stride: int) -> dict[str, dict[str, float]]:
+    """IoU each size bucket loses when one ASPP branch is switched off (shipped table).
+
+    ``{branch name: {bucket: full IoU − IoU without the branch}}`` at ``output_stride``;
+    buckets missing from either row are left out. Positive: the branch was helping.
+    """
+    full = ES.find_result(table, model, output_stride)["iou_by_size"]
+    out: dict[str, dict[str, float]] = {}
+    for r in table["results"]:
+        if r.get("model") != model or r.get("output_stride") != output_stride:
+            continue
+        if not r.get("dropped"):
+            continue
+        out[r["dropped"]] = {
+            b: full[b] - v
+            for b, v in r["iou_by_size"].items()
+            if v is not None and full.get(b) is not None
+        }
+    return out
+
+
+def most_needed(
+    costs: dict[str, dict[str, float]], bucket: str, *, prefix: str = ""
+) -> tuple[str, float] | None:
+    """(branch, IoU lost) of the branch whose loss costs ``bucket`` the most, among the
+    branches whose name starts with ``prefix`` ("rate ": the atrous ones), or None."""
+    have = [
+        (name, c[bucket]) for name, c in costs.items() if bucket in c and name.startswith(prefix)
+    ]
+    return max(have, key=lambda t: t[1]) if have else None
+
+
 # --------------------------------------------------------------------------- RF vs object
 
 

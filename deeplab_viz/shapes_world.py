@@ -340,9 +340,7 @@ def generate_scene(
     n = int(rng.integers(1, max_objects + 1))
     hi = MAX_DIAMETER_FRACTION * size
     diameters = np.exp(rng.uniform(math.log(min_diameter), math.log(hi), size=n))
-    return compose_scene(
-        seed, diameters, lambda r: int(r.integers(1, len(CLASS_NAMES))), rng, size
-    )
+    return compose_scene(seed, diameters, lambda r: int(r.integers(1, len(CLASS_NAMES))), rng, size)
 
 
 def scenes(seeds: range | list[int], *, size: int = DEFAULT_SIZE) -> Iterator[Scene]:

@@ -48,7 +48,7 @@ def diagram(key: str, title: str, input_label: str, _module) -> FA.Graph:
 
 
 @st.cache_data(max_entries=16, show_spinner="Running v3 and v3+ on the scene…")
-def live(seed: int, _v3, _v3p):
+def live(seed: int, os_: int, _v3, _v3p):
     """Both models on one ShapesWorld scene: class maps, the v3+ decoder's steps."""
     scene = SW.generate_scene(seed)
     e = REGISTRY[V3P]
@@ -89,10 +89,20 @@ st.markdown(
     "module, so the picture is the code."
 )
 shapes_ok = _have_shapes()
+LIVE_OS = 16  # stride of the diagrams and the default of the live comparison
+
+
+def _pair(os_: int):
+    """Both ShapesWorld models, shared and cached, rewired to ``os_`` (read only)."""
+    return (
+        cache.model_for(ModelSpec(name=V3, output_stride=os_)),
+        cache.model_for(ModelSpec(name=V3P, output_stride=os_)),
+    )
+
+
 v3m = v3p = None
 if shapes_ok:
-    v3m = cache.model_for(ModelSpec(name=V3, output_stride=16))
-    v3p = cache.model_for(ModelSpec(name=V3P, output_stride=16))
+    v3m, v3p = _pair(LIVE_OS)
 
 # --------------------------------------------------------------------------- v1
 st.header("DeepLab v1 (Chen et al. 2014)")
@@ -204,10 +214,23 @@ else:
     st.subheader("v3 against v3+ on a ShapesWorld scene")
     st.markdown(
         "Both ShapesWorld models share the backbone and ASPP design and differ by the "
-        "decoder alone. The decoder's gain is at the **boundaries**: compare the zoom."
+        "decoder alone. The decoder's gain is at the **boundaries**: compare the zoom. "
+        "The coarser the output stride, the more the decoder has to restore."
     )
-    seed = st.columns([1, 3])[0].number_input("Scene seed", 0, 99_999, 3, key="fam_seed", bind=BIND)
-    scene, v3_map, steps = live(int(seed), v3m, v3p)
+    c_seed, c_os, _ = st.columns([1, 2, 1])
+    seed = c_seed.number_input("Scene seed", 0, 99_999, 3, key="fam_seed", bind=BIND)
+    live_os = c_os.segmented_control(
+        "Output stride of both models",
+        [8, 16, 32],
+        default=LIVE_OS,
+        required=True,
+        key="fam_os",
+        bind=BIND,
+        help="The same weights rewired (ASPP rates scaled with the stride). "
+        "v3+ always decodes at stride 4.",
+    )
+    live_os = int(live_os or LIVE_OS)
+    scene, v3_map, steps = live(int(seed), live_os, *_pair(live_os))
     st.plotly_chart(
         PS.images_figure(
             [
@@ -230,7 +253,7 @@ else:
     table = SL.load_metrics()
     if table is not None:
         try:
-            r3, r3p = ES.find_result(table, V3, 16), ES.find_result(table, V3P, 16)
+            r3, r3p = ES.find_result(table, V3, live_os), ES.find_result(table, V3P, live_os)
             m3.metric(
                 "Held-out boundary F: v3 → v3+",
                 f"{r3['boundary_f']:.2f} → {r3p['boundary_f']:.2f}",
@@ -240,18 +263,58 @@ else:
                 "Held-out mIoU: v3 → v3+", f"{r3['miou']:.2f} → {r3p['miou']:.2f}", border=True
             )
         except KeyError:
-            m3.caption("The metrics file has no OS-16 rows for both models.")
+            m3.caption(f"The metrics file has no OS-{live_os} rows for both models.")
     else:
         m3.caption(
             "Held-out numbers: the metrics file (assets/models/shapes_metrics.json) "
             "is not here yet."
         )
+    by_stride = ES.decoder_by_stride(table) if table is not None else []
+    if by_stride:
+        t_col, x_col = st.columns([3, 2], gap="large")
+        t_col.dataframe(
+            [
+                {
+                    "output stride": r["output_stride"],
+                    "mIoU v3": f"{r['miou_v3']:.3f}",
+                    "mIoU v3+": f"{r['miou_plus']:.3f}",
+                    "boundary F v3": f"{r['boundary_f_v3']:.3f}",
+                    "boundary F v3+": f"{r['boundary_f_plus']:.3f}",
+                }
+                for r in by_stride
+            ],
+            hide_index=True,
+            width="stretch",
+            key="fam_stride_table",
+        )
+        trained = REGISTRY[V3].native_stride
+        at = {r["output_stride"]: r for r in by_stride}
+        lines = []
+        if trained in at:
+            r = at[trained]
+            lines.append(
+                f"Both models end their training at output stride **{trained}**, where the "
+                f"decoder upsamples only ×{max(1, trained // 4)}: boundary F "
+                f"{r['boundary_f_v3']:.2f} (v3) against {r['boundary_f_plus']:.2f} (v3+)."
+            )
+        coarse = [r for r in by_stride if r["output_stride"] > trained]
+        if coarse:
+            lines.append(
+                "Rewired to a coarser stride, v3's boundaries come apart ("
+                + ", ".join(f"{r['boundary_f_v3']:.2f} at {r['output_stride']}" for r in coarse)
+                + ") while v3+ keeps "
+                + ", ".join(f"{r['boundary_f_plus']:.2f}" for r in coarse)
+                + ": its detail comes from the stride-4 features, which rewiring never "
+                "touches. That is the v3+ bargain: run the costly encoder coarse, recover "
+                "the outlines from early features."
+            )
+        x_col.markdown(" ".join(lines))
     st.caption(
         f"Boundary F: share of boundary pixels within {ES.BOUNDARY_TOLERANCE} px of a true "
         "one (precision and recall, combined). Held-out: "
         + (
             f"{table['heldout_seeds'][1] - table['heldout_seeds'][0]} scenes never seen in "
-            "training, at output stride 16."
+            f"training, at output stride {live_os}."
             if table
             else "scenes never seen in training."
         )
@@ -313,11 +376,11 @@ else:
     panels = [
         (
             f"ASPP output · {steps.aspp.shape[0]} ch, {steps.aspp.shape[2]}×{steps.aspp.shape[1]} "
-            "(1/16)",
+            f"(1/{live_os})",
             PF.feature_picture(steps.aspp, size),
         ),
         (
-            f"after ×4 · {steps.aspp_up.shape[2]}×{steps.aspp_up.shape[1]}",
+            f"after ×{live_os // 4} · {steps.aspp_up.shape[2]}×{steps.aspp_up.shape[1]}",
             PF.feature_picture(steps.aspp_up, size),
         ),
         (

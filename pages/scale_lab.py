@@ -43,7 +43,7 @@ def scene_results(name: str, scene_key: tuple, _scene: SW.Scene, _models: dict):
     rows, maps = [], {}
     for os_, m in _models.items():
         names = m.module.aspp.names
-        drops = (None, *range(len(names))) if os_ == 16 else (None,)
+        drops = (None, *range(len(names))) if os_ == e.native_stride else (None,)
         preds = SL.predict(m.module, rgb, mean=e.mean, std=e.std, drops=drops)
         for d in drops:
             label = f"OS {os_}" if d is None else f"OS {os_} − {names[d]}"
@@ -61,7 +61,11 @@ def heldout_results(name: str, n: int, _models: dict) -> list[SL.ConfigRow]:
     e = REGISTRY[name]
     scenes = list(SW.scenes(SW.heldout_seeds(n)))
     return SL.scale_table(
-        {os_: m.module for os_, m in _models.items()}, scenes, mean=e.mean, std=e.std
+        {os_: m.module for os_, m in _models.items()},
+        scenes,
+        mean=e.mean,
+        std=e.std,
+        drop_at=e.native_stride,
     )
 
 
@@ -97,9 +101,9 @@ def _table(rows: list[SL.ConfigRow]) -> pd.DataFrame:
     )
 
 
-def _bars(rows: list[SL.ConfigRow], title_stride: str, title_drop: str) -> None:
+def _bars(rows: list[SL.ConfigRow], title_stride: str, title_drop: str, trained: int) -> None:
     by_os = [r for r in rows if r.dropped is None]
-    drops = [r for r in rows if r.output_stride == 16]
+    drops = [r for r in rows if r.output_stride == trained]
     c1, c2 = st.columns(2)
     c1.plotly_chart(
         PS.bucket_bars(
@@ -122,8 +126,9 @@ st.title("Scale lab")
 st.markdown(
     "Does a network see small things? In **ShapesWorld** every object is a disc, square, "
     "triangle or ring with a random texture, and the texture says nothing about the class: "
-    "only the **outline** does. Two small DeepLabs were trained here on such scenes at "
-    "output stride 16 (ASPP rates 2/4/6). Pick the sizes of the objects and watch two "
+    "only the **outline** does. Two small DeepLabs were trained here on such scenes "
+    "(most of the time at output stride 16, then fine-tuned at 8, as DeepLabv3 was). "
+    "Pick the sizes of the objects and watch two "
     "effects. A **coarse output stride** (32) keeps one feature per 32×32 pixels, so an "
     "object smaller than a cell can vanish from the prediction (DeepLab: Chen et al. "
     "2014/2016). A **large object** is labelled right in its interior only when the "
@@ -177,6 +182,7 @@ else:
     scene_key = (int(seed), int(lo), int(hi), int(n), shapes)
     scene = make_scene(*scene_key)
     models = _models(model_name)
+    trained = REGISTRY[model_name].native_stride  # the stride the shipped weights end at
     rows, maps = scene_results(model_name, scene_key, scene, models)
 
     # ----------------------------------------------------------------------- pictures
@@ -205,12 +211,16 @@ else:
     st.markdown(
         "IoU of each size bucket on its own region (its objects plus a 3-pixel margin), "
         "mean over the shape classes present: an object labelled background counts as "
-        "missed. Rows with “−” switch one ASPP branch off at output stride 16 (its output "
-        "set to zero before the projection). “—”: no object of that size in the scene."
+        f"missed. Rows with “−” switch one ASPP branch off at output stride {trained}, the "
+        "stride the model was trained at (its output set to zero before the projection). "
+        "“—”: no object of that size in the scene."
     )
     st.dataframe(_table(rows), hide_index=True, width="stretch", key="sl_scene_table")
     _bars(
-        rows, "This scene: IoU per size, OS 8/16/32", "This scene: OS 16 with one ASPP branch off"
+        rows,
+        "This scene: IoU per size, OS 8/16/32",
+        f"This scene: OS {trained} with one ASPP branch off",
+        trained,
     )
 
     with st.container(border=True):
@@ -228,7 +238,8 @@ else:
             _bars(
                 batch,
                 f"{HELDOUT_N} held-out scenes: IoU per size, OS 8/16/32",
-                f"{HELDOUT_N} held-out scenes: OS 16 with one branch off",
+                f"{HELDOUT_N} held-out scenes: OS {trained} with one branch off",
+                trained,
             )
 
     # ----------------------------------------------------------------------- RF vs object
@@ -268,16 +279,16 @@ else:
             bind=BIND,
         )
         c3.button("Centre of the largest object", key="sl_jump", on_click=_jump)
-        m16 = models[16]
+        mt = models[trained]
         obj = SL.pixel_object(scene, (py, px))
-        rf_rows = {r.key: r for r in model_rf_table(m16.module, image_hw=(size, size))}
-        names = m16.module.aspp.names
+        rf_rows = {r.key: r for r in model_rf_table(mt.module, image_hw=(size, size))}
+        names = mt.module.aspp.names
         shown = [
             ("layer2", rf_rows["stage:layer2"].size, "#80deea"),
             ("layer3", rf_rows["stage:layer3"].size, "#4fc3f7"),
             ("ASPP input (layer4)", rf_rows["stage:layer4"].size, "#ffb300"),
         ]
-        atrous = [i for i, k in enumerate(m16.module.aspp.kinds) if k == "atrous"]
+        atrous = [i for i, k in enumerate(mt.module.aspp.kinds) if k == "atrous"]
         shades = ["#ff8a65", "#f4511e", "#bf360c", "#8d2b0b"]
         shown += [
             (f"ASPP {names[i]}", rf_rows[f"aspp:{i}"].size, shades[j % len(shades)])
@@ -285,10 +296,10 @@ else:
         ]
         pooling = [
             (f"ASPP {names[i]}", None, "")
-            for i, k in enumerate(m16.module.aspp.kinds)
+            for i, k in enumerate(mt.module.aspp.kinds)
             if k == "pooling"
         ]
-        sides = erf_sides(model_name, scene_key, py, px, "stage:layer4", m16, scene.rgb)
+        sides = erf_sides(model_name, scene_key, py, px, "stage:layer4", mt, scene.rgb)
         erf_sq = [
             ("ERF 50 %", sides[0.5], "#e040fb"),
             ("ERF 95 %", sides[0.95], "#aa00ff"),
@@ -306,7 +317,7 @@ else:
             width="stretch",
             key="sl_rf_fig",
         )
-        pred = maps["OS 16"][py, px]
+        pred = maps[f"OS {trained}"][py, px]
         truth = scene.mask[py, px]
         with right:
             if obj.index is None:
@@ -336,7 +347,7 @@ else:
             st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="sl_rf_table")
             ok = "✓ right" if pred == truth else "✗ wrong"
             st.markdown(
-                f"Prediction here at OS 16: **{SW.CLASS_NAMES[pred]}** "
+                f"Prediction here at OS {trained}: **{SW.CLASS_NAMES[pred]}** "
                 f"(truth: {SW.CLASS_NAMES[truth]}) {ok}."
             )
             if obj.index is not None:
@@ -367,7 +378,7 @@ else:
             icon="📦",
         )
     else:
-        ref_rows = SL.metrics_rows(table, model_name)
+        ref_rows = SL.metrics_rows(table, model_name, drops_at=trained)
         df = pd.DataFrame(
             [
                 {
@@ -396,13 +407,13 @@ else:
         ]
         right.markdown("Held-out IoU at OS 8 → 16 → 32:\n" + "\n".join(lines))
         kept = {
-            b: trend[b][32] / trend[b][16]
+            b: trend[b][32] / trend[b][trained]
             for b in SW.BUCKET_NAMES
-            if trend[b][16] and trend[b][32] is not None
+            if trend[b][trained] and trend[b][32] is not None
         }
-        if kept:
+        if kept and trained != 32:
             text = (
-                "From OS 16 (where the model was trained) to OS 32 each size keeps "
+                f"From OS {trained} (where the model was trained) to OS 32 each size keeps "
                 + ", ".join(f"{b} **{v:.0%}**" for b, v in kept.items())
                 + " of its IoU."
             )
@@ -412,6 +423,27 @@ else:
                     "well inside them."
                 )
             right.markdown(text)
+        try:
+            costs = SL.branch_costs(table, model_name, trained)
+        except KeyError:  # no row at the trained stride in this metrics file
+            costs = {}
+        small = SL.most_needed(costs, "small")
+        small_atrous = SL.most_needed(costs, "small", prefix="rate ")
+        large = SL.most_needed(costs, "large")
+        large_atrous = SL.most_needed(costs, "large", prefix="rate ")
+        if None not in (small, small_atrous, large, large_atrous):
+            text = (
+                f"**Which branch serves which size** (OS {trained}, one branch off). Small "
+                f"objects lose the most without **{small[0]}** (−{small[1]:.2f} IoU); "
+                f"no atrous branch costs them more than {max(small_atrous[1], 0):.2f}. "
+                f"Large objects lose {max(large[1], 0):.2f} without {large[0]}"
+            )
+            if large[0] != large_atrous[0]:
+                text += (
+                    f" and, of the atrous branches, the most without **{large_atrous[0]}** "
+                    f"(−{large_atrous[1]:.2f})"
+                )
+            right.markdown(text + ".")
         lows = [b for b in ("tiny", "small") if all((trend[b][o] or 0) < 0.15 for o in STRIDES)]
         if lows:
             right.caption(

@@ -27,7 +27,10 @@ def test_eval_shapes_drops_a_branch_by_name_or_index(drop, name, capsys):
     argv = ["eval-shapes", "--model", "shapes-deeplabv3plus", "--n-images", "2"]
     assert main([*argv, "--drop-branch", drop]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert rep["model"] == "shapes-deeplabv3plus" and rep["output_stride"] == 16
+    from deeplab_viz.models import REGISTRY
+
+    trained = REGISTRY["shapes-deeplabv3plus"].native_stride  # the default stride
+    assert rep["model"] == "shapes-deeplabv3plus" and rep["output_stride"] == trained
     assert rep["dropped"] == name
 
 
@@ -42,6 +45,8 @@ def test_eval_shapes_drops_a_branch_by_name_or_index(drop, name, capsys):
         ["train-shapes", "--arch", "v4"],
         ["train-shapes", "--minutes", "-1"],
         ["train-shapes", "--threads", "-2", "--steps", "1"],
+        ["train-shapes", "--finetune-fraction", "1", "--steps", "1"],
+        ["train-shapes", "--finetune-stride", "4", "--steps", "1"],
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
@@ -64,3 +69,13 @@ def test_train_shapes_smoke(tmp_path, capsys):
     assert rep["model"] == "shapes-deeplabv3" and rep["steps"] == 1
     meta = json.loads((tmp_path / "shapes_deeplabv3.json").read_text())
     assert meta["training"]["steps_done"] == 1 and (tmp_path / "shapes_deeplabv3.pt").is_file()
+
+
+def test_train_shapes_in_one_phase(tmp_path, capsys):
+    argv = ["train-shapes", "--steps", "2", "--batch", "2", "--workers", "0", "--threads", "1"]
+    argv += ["--finetune-stride", "none", "--output-stride", "32", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    meta = json.loads((tmp_path / "shapes_deeplabv3.json").read_text())
+    assert [p["output_stride"] for p in meta["training"]["phases"]] == [32]
+    assert meta["architecture"]["output_stride"] == 32
+    assert meta["architecture"]["aspp_rates"] == [1, 2, 3]

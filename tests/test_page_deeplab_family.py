@@ -46,6 +46,10 @@ def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
     assert m["(1, 1, 1) × 2 = rates 2, 2, 2"] == "49 of 169 cells"
     assert m["(1, 2, 4) × 2 = rates 2, 4, 8"] == "225 of 841 cells"
     assert "Held-out boundary F: v3 → v3+" in m
+    strides = [d.value for d in at.main.dataframe if "boundary F v3+" in d.value.columns]
+    assert strides and list(strides[0]["output stride"]) == [8, 16, 32]
+    assert "Both models end their training at output stride" in text
+    assert "the v3+ bargain" in text
     if not shapes_models:
         assert m["Held-out boundary F: v3 → v3+"] == "0.40 → 0.50"
     assert m["Separable / regular"] == "11.5%"  # 1/256 + 1/9
@@ -60,6 +64,12 @@ def test_widgets_update_without_errors(app, shapes_models):
     at.button(key="fam_zjump").click().run()
     assert not at.exception
     assert isinstance(before, str)
+    assert "(1/16)" in _charts(at)
+    at.segmented_control(key="fam_os").set_value(32).run()  # both models rewired to OS 32
+    assert not at.exception
+    charts = _charts(at)
+    assert "(1/32)" in charts and "after ×8" in charts
+    assert "at output stride 32." in _text(at)
     at.segmented_control(key="fam_mg").set_value("(1, 2, 1)")
     at.segmented_control(key="fam_mg_block").set_value(4).run()
     m = _metrics(at)
@@ -88,7 +98,9 @@ def test_query_params_reproduce_the_view(app, shapes_models):
         fam_zy="70",
         fam_zside="24",
         fam_sep_rate="6",
+        fam_os="8",
     )
+    assert at.segmented_control(key="fam_os").value == 8
     assert at.segmented_control(key="fam_mg").value == "(2, 2, 2)"
     assert at.segmented_control(key="fam_mg_block").value == 1
     assert at.number_input(key="fam_seed").value == 21

@@ -136,8 +136,14 @@ def test_page_shows_prediction_scores_rf_and_reference(app, shapes_models):
     at = _open(app)
     scene = _frame(at, "boundary F")
     configs = list(scene["configuration"])
-    assert configs[:2] == ["OS 8", "OS 16"] and configs[-1] == "OS 32"
-    assert "OS 16 − image pooling" in configs and "OS 16 − rate 6" in configs
+    from deeplab_viz.models import REGISTRY
+
+    trained = REGISTRY["shapes-deeplabv3"].native_stride  # branches are dropped there
+    rates = [r for r in REGISTRY["shapes-deeplabv3"].trained_rates]
+    assert [c for c in configs if "−" not in c] == ["OS 8", "OS 16", "OS 32"]
+    assert f"OS {trained} − image pooling" in configs
+    assert f"OS {trained} − rate {rates[-1]}" in configs
+    assert len(configs) == 3 + 5
     charts = _charts(at)
     for title in ("ground truth", "prediction, OS 8", "prediction, OS 32", "disc", "ring"):
         assert title in charts
@@ -150,6 +156,9 @@ def test_page_shows_prediction_scores_rf_and_reference(app, shapes_models):
     ref = _frame(at, "boundary F", first="OS 8")
     assert len(ref) >= 4
     assert "Held-out IoU at OS 8 → 16 → 32" in text and "**large (≥ 80 px)**: " in text
+    if shapes_models:  # the shipped table: 1×1 for small objects, an atrous rate for large
+        assert "Small objects lose the most without **1×1**" in text
+        assert "of the atrous branches, the most without **rate" in text
     if not shapes_models:
         assert "**tiny (< 12 px)**: **0.60** → **0.40** → **0.10**" in text
         assert "tiny **25%**" in text and "Large objects keep the most" in text

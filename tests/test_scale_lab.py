@@ -165,3 +165,56 @@ def test_metrics_helpers(tmp_path):
         (16, "1×1"),
     ]
     assert SL.load_metrics(tmp_path / "missing.json") is None
+
+
+def test_branch_costs_and_the_branch_each_size_needs():
+    table = {
+        "results": [
+            {
+                "model": "m",
+                "output_stride": 8,
+                "dropped": None,
+                "iou_by_size": {"small": 0.6, "large": 0.9, "tiny": None},
+            },
+            {
+                "model": "m",
+                "output_stride": 8,
+                "dropped": "1×1",
+                "iou_by_size": {"small": 0.1, "large": 0.85, "tiny": 0.1},
+            },
+            {
+                "model": "m",
+                "output_stride": 8,
+                "dropped": "rate 4",
+                "iou_by_size": {"small": 0.62, "large": 0.7, "tiny": 0.0},
+            },
+            {
+                "model": "m",
+                "output_stride": 16,
+                "dropped": "rate 2",
+                "iou_by_size": {"small": 0.0, "large": 0.0, "tiny": 0.0},
+            },
+        ]
+    }
+    costs = SL.branch_costs(table, "m", 8)
+    assert set(costs) == {"1×1", "rate 4"}  # the OS-16 row is another configuration
+    assert costs["1×1"] == pytest.approx({"small": 0.5, "large": 0.05})  # tiny: no full value
+    assert SL.most_needed(costs, "small") == ("1×1", pytest.approx(0.5))
+    assert SL.most_needed(costs, "large") == ("rate 4", pytest.approx(0.2))
+    assert SL.most_needed(costs, "tiny") is None
+    assert SL.most_needed(costs, "small", prefix="rate ") == ("rate 4", pytest.approx(-0.02))
+    with pytest.raises(KeyError):
+        SL.branch_costs(table, "m", 32)
+
+
+def test_the_shipped_models_need_the_1x1_for_small_and_an_atrous_branch_for_large():
+    """Issue 6 (b), measured on the shipped table at each model's training stride."""
+    table = SL.load_metrics()
+    from deeplab_viz.models import REGISTRY
+
+    for name in ("shapes-deeplabv3", "shapes-deeplabv3plus"):
+        costs = SL.branch_costs(table, name, REGISTRY[name].native_stride)
+        assert SL.most_needed(costs, "small")[0] == "1×1"
+        # no atrous branch matters to small objects; one does to large ones
+        assert SL.most_needed(costs, "small", prefix="rate ")[1] < 0.02
+        assert SL.most_needed(costs, "large", prefix="rate ")[1] > 0.05

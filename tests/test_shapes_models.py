@@ -65,8 +65,15 @@ def test_registry_entry_comes_from_the_json(name):
     e = REGISTRY[name]
     meta = json.loads((LOCAL_DIR / f"{STEMS[name]}.json").read_text())
     assert e.kind == "local" and e.family == "shapes_resnet"
-    assert e.native_stride == meta["architecture"]["output_stride"] == 16
-    assert e.trained_rates == tuple(meta["architecture"]["aspp_rates"]) == (2, 4, 6)
+    # Trained at OS 16, then fine-tuned at OS 8 (ASPP rates scaled 2/4/6 → 4/8/12).
+    assert e.native_stride == meta["architecture"]["output_stride"] == 8
+    assert e.trained_rates == tuple(meta["architecture"]["aspp_rates"]) == (4, 8, 12)
+    phases = meta["training"]["phases"]
+    assert [(p["output_stride"], tuple(p["aspp_rates"])) for p in phases] == [
+        (16, (2, 4, 6)),
+        (8, (4, 8, 12)),
+    ]
+    assert 0 < phases[1]["from_step"] < meta["training"]["steps_done"]
     assert e.mean == tuple(meta["input"]["mean"]) and e.std == tuple(meta["input"]["std"])
     assert not e.align_corners
 
@@ -77,7 +84,7 @@ def test_loaded_model_is_frozen_and_named(name, bases):
     assert labels == SW.CLASS_NAMES
     assert not module.training and not any(p.requires_grad for p in module.parameters())
     assert module.aspp.kinds == ("1x1", "atrous", "atrous", "atrous", "pooling")
-    assert module.aspp.names == ("1×1", "rate 2", "rate 4", "rate 6", "image pooling")
+    assert module.aspp.names == ("1×1", "rate 4", "rate 8", "rate 12", "image pooling")
     assert list(module.stages) == list(STAGE_STRIDES)
     assert MS.count_parameters(module) < 3_000_000
 
@@ -103,7 +110,7 @@ def test_stage_and_logit_sizes_for_every_stride(name, output_stride, bases):
 @pytest.mark.parametrize("name", NAMES)
 def test_rewiring_to_the_native_stride_reproduces_the_model_exactly(name, bases):
     module, _ = bases[name]
-    again = rewire(module, family="shapes_resnet", output_stride=16, trained_stride=16)
+    again = rewire(module, family="shapes_resnet", output_stride=8, trained_stride=8)
     x = torch.randn(2, 3, 97, 129)
     with torch.no_grad():
         assert torch.equal(again(x), module(x))
@@ -117,12 +124,12 @@ def test_rewiring_never_touches_the_shared_original(name, bases):
     x = torch.randn(1, 3, 64, 80)
     with torch.no_grad():
         out = module(x)
-    for os_ in (8, 32):
+    for os_ in (16, 32):
         for policy in ("scale", "keep"):
             spec = ModelSpec(name=name, output_stride=os_, aspp_rates=policy)
             assert build_model(spec, base=bases[name]).module is not module
     assert current_wiring(module, "shapes_resnet") == wiring
-    assert module.aspp.rates == (None, 2, 4, 6, None)
+    assert module.aspp.rates == (None, 4, 8, 12, None)
     assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
     with torch.no_grad():
         assert torch.equal(module(x), out)
@@ -134,7 +141,7 @@ def test_rewiring_never_touches_the_shared_original(name, bases):
         (8, "scale", (4, 8, 12)),
         (16, "scale", (2, 4, 6)),
         (32, "scale", (1, 2, 3)),
-        (32, "keep", (2, 4, 6)),
+        (32, "keep", (4, 8, 12)),
     ],
 )
 def test_aspp_rates_follow_the_policy(os_, policy, rates, bases):
@@ -145,12 +152,12 @@ def test_aspp_rates_follow_the_policy(os_, policy, rates, bases):
     assert tuple(r for r in model.aspp_rates if r is not None) == rates
 
 
-def test_native_wiring_dilates_layer4_by_two(bases):
+def test_native_wiring_dilates_layer3_by_two_and_layer4_by_four(bases):
     module, _ = bases["shapes-deeplabv3"]
     wiring = current_wiring(module, "shapes_resnet")
     # sites: layer1 (2), layer2 (2), layer3 (2 blocks: 4), layer4 (2 blocks: 4)
-    assert [s for s, _ in wiring] == [2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1]
-    assert [d for _, d in wiring] == [1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert [s for s, _ in wiring] == [2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert [d for _, d in wiring] == [1, 1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4]
 
 
 def test_v3plus_decodes_from_the_low_level_stage(bases):
@@ -180,12 +187,12 @@ def test_v3_runs_through_the_probe(bases):
     scene = SW.generate_scene(SW.HELDOUT_START)
     probe = run_probe(model, scene.rgb, size=160)
     assert probe.class_names == SW.CLASS_NAMES
-    assert probe.stage_sizes()["layer4"] == (128, 10, 10)
+    assert probe.stage_sizes()["layer4"] == (128, 20, 20)
     assert [b.name for b in probe.branches] == [
         "1×1",
-        "rate 2",
         "rate 4",
-        "rate 6",
+        "rate 8",
+        "rate 12",
         "image pooling",
     ]
     with torch.no_grad():
@@ -239,11 +246,17 @@ def test_training_loop_smoke(tmp_path):
     """A few steps on tiny scenes: files written, loadable, metadata complete."""
     from deeplab_viz.train_shapes import TrainConfig, train
 
-    cfg = TrainConfig(arch="v3plus", steps=2, batch=2, size=64, workers=0, threads=1, warmup=1)
+    cfg = TrainConfig(arch="v3plus", steps=4, batch=2, size=64, workers=0, threads=1, warmup=1)
     model, meta = train(cfg, tmp_path, log=lambda line: None)
     loaded, names = MS.load_shapes_model("shapes_deeplabv3plus", folder=tmp_path)
-    assert names == SW.CLASS_NAMES and meta["training"]["steps_done"] == 2
-    assert meta["dataset"]["train_seeds"] == [0, 4]
+    assert names == SW.CLASS_NAMES and meta["training"]["steps_done"] == 4
+    assert meta["dataset"]["train_seeds"] == [0, 8]
+    # the last 30 % of the steps ran at OS 8: the files describe the model as it ended
+    phases = meta["training"]["phases"]
+    assert [(p["output_stride"], p["from_step"]) for p in phases] == [(16, 0), (8, 3)]
+    assert meta["architecture"]["output_stride"] == 8
+    assert meta["architecture"]["aspp_rates"] == [4, 8, 12]
+    assert current_wiring(loaded, "shapes_resnet") == current_wiring(model, "shapes_resnet")
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         diff = (loaded(x) - model(x)).abs().max()

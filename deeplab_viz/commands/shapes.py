@@ -70,7 +70,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--finetune-fraction",
         type=_positive_float,
-        default=0.3,
+        default=0.4,
         help="share of the budget spent at the fine-tuning stride, at the end (below 1)",
     )
     p.set_defaults(func=cmd_train)

@@ -23,20 +23,22 @@ Every 3×3 conv of the blocks is a stride site (the first conv of a stage's firs
 block natively strides by 2, the others by 1) and rewiring follows the "after"
 convention of torchvision's ResNet: a conv that gives up its stride keeps its
 dilation, the convs after it get the multiplied one. The models are trained at
-output stride 16 (``layer4`` dilated by 2) and rewire to 8 and 32 exactly like the
-other backbones.
+output stride 16 (``layer4`` dilated by 2), then fine-tuned at 8 (``layer3``
+dilated by 2, ``layer4`` by 4; see :mod:`deeplab_viz.train_shapes`), so their
+shipped, native stride is 8; they rewire to 16 and 32 exactly like the other
+backbones.
 
 ASPP: torchvision's own ``ASPP`` modules with 64 channels per branch: 1×1, three
-3×3 atrous branches (rates 2/4/6 at OS 16, i.e. 32/64/96 image pixels between
-taps) and image pooling; projection 1×1 (320 → 64) + BN + ReLU + dropout (0.1).
+3×3 atrous branches (rates 4/8/12 at OS 8, 2/4/6 at OS 16: 32/64/96 image pixels
+between taps either way) and image pooling; projection 1×1 (320 → 64) + BN + ReLU + dropout (0.1).
 
 - **DeepLabv3** head: 3×3 conv 64 + BN + ReLU, 1×1 conv to the 5 classes (the
-  shape of torchvision's ``DeepLabHead`` after its ASPP). Logits at OS 16 are
-  upsampled bilinearly (``align_corners=False``) to the input.
+  shape of torchvision's ``DeepLabHead`` after its ASPP). Logits at the output
+  stride are upsampled bilinearly (``align_corners=False``) to the input.
 - **DeepLabv3+** (:class:`DeepLabV3Plus`): the same backbone and ASPP; the head
   is a :class:`PlusDecoder`: the ASPP output upsampled to the stride-4 map of
-  ``layer1`` (4× at OS 16), concatenated with ``layer1`` reduced to 48 channels by
-  a 1×1 conv + BN + ReLU, two 3×3 depthwise-separable convs (depthwise 3×3 → BN →
+  ``layer1`` (2× at OS 8, 4× at OS 16), concatenated with ``layer1`` reduced to
+  48 channels by a 1×1 conv + BN + ReLU, two 3×3 depthwise-separable convs (depthwise 3×3 → BN →
   ReLU → pointwise 1×1 → BN → ReLU; 64 channels), a 1×1 classifier, then the
   model's usual upsampling (4×) to the input. The decoder is the only place with
   depthwise-separable convolutions; the ASPP is kept identical to the v3 one so
