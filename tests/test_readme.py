@@ -26,3 +26,31 @@ def test_readme_start_command_starts_the_app():
 def test_readme_images_exist():
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", _readme()):
         assert (ROOT / path).exists(), path
+
+
+def test_readme_shapesworld_table_is_the_shipped_metrics():
+    import json
+
+    table = json.loads((ROOT / "assets" / "models" / "shapes_metrics.json").read_text())
+
+    def row(model: str, os_: int) -> dict:
+        return next(
+            r
+            for r in table["results"]
+            if (r["model"], r["output_stride"], r["dropped"]) == (model, os_, None)
+        )
+
+    text = _readme()
+    text = text[text.index("| output stride | v3 mIoU") :]  # the ShapesWorld table
+    for os_ in (8, 16, 32):
+        v3, plus = row("shapes-deeplabv3", os_), row("shapes-deeplabv3plus", os_)
+        cells = [
+            v3["miou"],
+            v3["iou_by_size"]["small"],
+            v3["boundary_f"],
+            plus["miou"],
+            plus["boundary_f"],
+        ]
+        line = next(ln for ln in text.splitlines() if re.match(rf"\s*\| {os_}\b", ln))
+        got = [float(x) for x in re.findall(r"\d\.\d{3}", line)]
+        assert got == [round(c, 3) for c in cells], (os_, line)
