@@ -204,6 +204,12 @@ else:
         "scaled with the stride). This scene: "
         + ", ".join(f"{v} {PS.bucket_label(b)}" for b, v in counts.items())
         + " objects (visible ones)."
+        + (
+            f" {int(n) - len(scene.objects)} of the {int(n)} objects asked for were left out: "
+            "there was no place for them that kept every outline at least 90 % visible."
+            if len(scene.objects) < int(n)
+            else ""
+        )
     )
 
     # ----------------------------------------------------------------------- scores

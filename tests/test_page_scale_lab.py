@@ -186,6 +186,12 @@ def test_widgets_update_the_view(app, shapes_models):
     at.radio(key="sl_model").set_value("shapes-deeplabv3plus").run()
     assert not at.exception
     assert "shapes-deeplabv3plus: held-out IoU by size" in _charts(at)
+    # a crowded request: objects that would hide another's outline are left out, and said so
+    assert "were left out" not in _text(at)
+    at.slider(key="sl_sizes").set_value((140, 200))
+    at.slider(key="sl_count").set_value(8).run()
+    assert not at.exception
+    assert "of the 8 objects asked for were left out" in _text(at)
 
 
 def test_query_params_reproduce_the_view(app, shapes_models):
