@@ -375,6 +375,111 @@ def pixel_object(scene: SW.Scene, pixel_yx: Sequence[int]) -> PixelObject:
     )
 
 
+DEPTH_BINS: tuple[int, ...] = (1, 4, 8, 16, 10_000)  # px from the outline, [lo, hi)
+
+
+def object_depths(scene: SW.Scene, bucket: str | None = "large") -> np.ndarray:
+    """(H, W) int: for each visible pixel of an object of ``bucket`` (None: any object),
+    its Chebyshev distance in pixels to the nearest pixel outside the object (1 on the
+    outline; the image edge counts as outside); 0 everywhere else."""
+    out = np.zeros(scene.mask.shape, np.int64)
+    for i, o in enumerate(scene.objects):
+        if bucket is not None and o.bucket != bucket:
+            continue
+        own = scene.instances == i + 1
+        if own.any():
+            out[own] = depth_map(own, border_outside=True)[own]
+    return out
+
+
+@dataclass(frozen=True)
+class DepthProfile:
+    """Pixel accuracy against distance to the object's outline (lesson (a) of the scale lab).
+
+    ``accuracy[config][k]``: share of object pixels at depth ``bins[k] ≤ d < bins[k+1]``
+    labelled with their true class (None: no pixel at that depth); ``pixels[k]``: how many.
+    """
+
+    bins: tuple[int, ...]
+    accuracy: dict[str, list[float | None]]
+    pixels: list[int]
+
+
+def depth_profile(
+    preds: dict[str, np.ndarray],
+    scenes: Sequence[SW.Scene],
+    *,
+    bucket: str | None = "large",
+    bins: Sequence[int] = DEPTH_BINS,
+) -> DepthProfile:
+    """:class:`DepthProfile` of class maps ``preds`` (label → (N, H, W)) on ``scenes``."""
+    if len(bins) < 2 or any(b >= c for b, c in zip(bins, bins[1:], strict=False)):
+        raise ValueError("bins must be at least two increasing depths")
+    depth = np.stack([object_depths(s, bucket) for s in scenes])  # (N, H, W)
+    truth = np.stack([s.mask for s in scenes])
+    masks = [(depth >= lo) & (depth < hi) for lo, hi in zip(bins, bins[1:], strict=False)]
+    acc: dict[str, list[float | None]] = {}
+    for label, p in preds.items():
+        p = np.asarray(p)
+        if p.shape != truth.shape:
+            raise ValueError(f"{label}: predictions {p.shape} do not match the scenes")
+        acc[label] = [float((p[m] == truth[m]).mean()) if m.any() else None for m in masks]
+    return DepthProfile(tuple(int(b) for b in bins), acc, [int(m.sum()) for m in masks])
+
+
+def depth_profile_of(
+    module,
+    scenes: Sequence[SW.Scene],
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    bucket: str | None = "large",
+    bins: Sequence[int] = DEPTH_BINS,
+) -> DepthProfile:
+    """:func:`depth_profile` of one model with all branches on and each one off in turn
+    (labels "all branches", "− <branch name>"); one backbone pass for every configuration."""
+    names = module.aspp.names
+    drops = (None, *range(len(names)))
+    preds = predict(module, np.stack([s.rgb for s in scenes]), mean=mean, std=std, drops=drops)
+    labelled = {("all branches" if d is None else f"− {names[d]}"): preds[d] for d in drops}
+    return depth_profile(labelled, scenes, bucket=bucket, bins=bins)
+
+
+def depth_summary(profile: DepthProfile) -> str:
+    """One Markdown paragraph: which switched-off branch costs the deepest pixels most, and
+    which the pixels on the outline (from :func:`depth_profile_of`'s labels)."""
+    full = profile.accuracy.get("all branches")
+    drops = {k: v for k, v in profile.accuracy.items() if k != "all branches"}
+    if full is None or not drops:
+        return ""
+    rows = [k for k, n in enumerate(profile.pixels) if n > 0]
+    if len(rows) < 2:
+        return ""
+    near, deep = rows[0], rows[-1]  # on the outline; the deepest bin with pixels
+
+    def cost(k: int) -> dict[str, float]:
+        return {n: full[k] - v[k] for n, v in drops.items() if v[k] is not None}
+
+    def span(k: int) -> str:
+        lo, hi = profile.bins[k], profile.bins[k + 1]
+        return f"{lo}–{hi - 1} px" if hi < 1000 else f"{lo} px or more"
+
+    c_near, c_deep = cost(near), cost(deep)
+    worst_near = max(c_near, key=c_near.get)
+    worst_deep = max(c_deep, key=c_deep.get)
+    text = (
+        f"On the outline ({span(near)}), switching off **{worst_near.removeprefix('− ')}** "
+        f"costs the most (−{c_near[worst_near]:.2f}); deep inside ({span(deep)} from the "
+        f"outline), **{worst_deep.removeprefix('− ')}** does (−{c_deep[worst_deep]:.2f})"
+    )
+    if worst_deep != worst_near:
+        text += (
+            f", while switching off {worst_near.removeprefix('− ')} costs the deep pixels "
+            f"only {c_deep.get(worst_near, 0.0):.2f}"
+        )
+    return text + "."
+
+
 def largest_object_pixel(scene: SW.Scene) -> tuple[int, int]:
     """A pixel deep inside the largest visible object (farthest from its outline)."""
     if not scene.objects:

@@ -9,6 +9,7 @@ from deeplab_viz import erf as E
 from deeplab_viz import scale_lab as SL
 from deeplab_viz import shapes_world as SW
 from deeplab_viz.models import REGISTRY, ModelSpec
+from deeplab_viz.plots import aspp as P
 from deeplab_viz.plots import shapes as PS
 from deeplab_viz.receptive_field import model_rf_table
 from ui import cache
@@ -67,6 +68,13 @@ def heldout_results(name: str, n: int, _models: dict) -> list[SL.ConfigRow]:
         std=e.std,
         drop_at=e.native_stride,
     )
+
+
+@st.cache_data(max_entries=4, show_spinner="Sorting object pixels by depth…")
+def depth_results(name: str, n: int, os_: int, _model) -> SL.DepthProfile:
+    e = REGISTRY[name]
+    scenes = list(SW.scenes(SW.heldout_seeds(n)))
+    return SL.depth_profile_of(_model.module, scenes, mean=e.mean, std=e.std)
 
 
 @st.cache_data(max_entries=64, show_spinner="Effective receptive field…")
@@ -373,6 +381,43 @@ else:
             )
 
     rf_section()
+
+    with st.container(border=True):
+        st.markdown(
+            f"**Measured, not pictured.** Every pixel of every large object in {HELDOUT_N} "
+            "held-out scenes, sorted by its distance to the object's outline: how many are "
+            f"labelled right at OS {trained}, with all ASPP branches and with each one off? "
+            "Pixels deep inside need a branch whose receptive field reaches the outline."
+        )
+        depth_done = st.session_state.setdefault("sl_depth_done", set())
+        if model_name not in depth_done:
+            if st.button(f"Measure on {HELDOUT_N} held-out scenes", key="sl_depth_go"):
+                depth_done.add(model_name)
+        if model_name in depth_done:
+            prof = depth_results(model_name, HELDOUT_N, trained, models[trained])
+            mt = models[trained].module
+            colours = {
+                f"− {k}": v for k, v in P.branch_colours(mt.aspp.names, mt.aspp.kinds).items()
+            }
+            colours["all branches"] = "#212121"
+            left, right = st.columns([3, 2], gap="large")
+            left.plotly_chart(
+                PS.depth_figure(
+                    prof.accuracy,
+                    prof.bins,
+                    colours=colours,
+                    title=f"{model_name}, OS {trained}: large objects, by depth",
+                ),
+                width="stretch",
+                key="sl_depth_fig",
+            )
+            right.markdown(SL.depth_summary(prof))
+            right.caption(
+                "Depth: Chebyshev distance in pixels to the nearest pixel outside the object "
+                "(1 = on the outline). Pixels per bin: "
+                + ", ".join(str(n) for n in prof.pixels)
+                + "."
+            )
 
     # ----------------------------------------------------------------------- shipped metrics
     table = SL.load_metrics()

@@ -194,6 +194,23 @@ def test_widgets_update_the_view(app, shapes_models):
     assert "of the 8 objects asked for were left out" in _text(at)
 
 
+def test_depth_profile_waits_for_a_click_then_says_which_branch_deep_pixels_need(
+    app, shapes_models
+):
+    at = _open(app)
+    assert "large objects, by depth" not in _charts(at)
+    at.button(key="sl_depth_go").click().run()
+    assert not at.exception
+    charts = _charts(at)
+    assert "large objects, by depth" in charts and "distance to the object's outline" in charts
+    assert "all branches" in charts and "− image pooling" in charts
+    text = _text(at)
+    assert "On the outline (1–3 px), switching off" in text and "Pixels per bin:" in text
+    if shapes_models:  # the shipped v3: 1×1 on the outline, an atrous rate deep inside
+        assert "switching off **1×1** costs the most" in text
+        assert "px or more from the outline), **rate" in text
+
+
 def test_query_params_reproduce_the_view(app, shapes_models):
     at = _open(
         app,

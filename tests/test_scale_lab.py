@@ -218,3 +218,45 @@ def test_the_shipped_models_need_the_1x1_for_small_and_an_atrous_branch_for_larg
         # no atrous branch matters to small objects; one does to large ones
         assert SL.most_needed(costs, "small", prefix="rate ")[1] < 0.02
         assert SL.most_needed(costs, "large", prefix="rate ")[1] > 0.05
+
+
+def test_depth_profile_counts_pixels_by_distance_to_the_outline():
+    s = SL.custom_scene(2, diameters=(100, 120), n_objects=1)
+    depth = SL.object_depths(s)
+    own = s.instances == 1
+    assert (depth[own] >= 1).all() and (depth[~own] == 0).all()
+    assert depth.max() == SL.depth_map(own, border_outside=True).max()
+    perfect = SL.depth_profile({"truth": s.mask[None]}, [s], bins=(1, 4, 1000))
+    assert perfect.accuracy["truth"] == [1.0, 1.0]
+    assert sum(perfect.pixels) == int(own.sum())
+    # labelling the outline ring (depth 1-3) background costs only the first bin
+    pred = np.where((depth >= 1) & (depth < 4), 0, s.mask)[None]
+    prof = SL.depth_profile({"all branches": s.mask[None], "− ring": pred}, [s], bins=(1, 4, 1000))
+    assert prof.accuracy["− ring"] == [0.0, 1.0]
+    assert "On the outline (1–3 px), switching off **ring**" in SL.depth_summary(prof)
+    with pytest.raises(ValueError):
+        SL.depth_profile({"x": s.mask[None]}, [s], bins=(4, 1))
+    with pytest.raises(ValueError):
+        SL.depth_profile({"x": s.mask}, [s])
+
+
+def test_deep_interior_needs_an_atrous_branch_the_outline_needs_the_1x1():
+    """Issue 6 (a), measured: pixels far from a large object's outline are labelled right
+    only with a branch whose receptive field reaches the outline."""
+    from deeplab_viz.models import REGISTRY, ModelSpec, build_model, load_base
+
+    name = "shapes-deeplabv3"
+    e = REGISTRY[name]
+    model = build_model(ModelSpec(name=name), base=load_base(name)).module
+    scenes = list(SW.scenes(SW.heldout_seeds(60)))
+    prof = SL.depth_profile_of(model, scenes, mean=e.mean, std=e.std)
+    assert prof.bins == SL.DEPTH_BINS and min(prof.pixels) > 1000
+    full = prof.accuracy["all branches"]
+    cost = {k: [f - v for f, v in zip(full, a, strict=True)] for k, a in prof.accuracy.items()}
+    assert full[-1] > 0.95  # the deep interior is right with every branch on
+    # on the outline the 1×1 branch matters most…
+    assert max(cost, key=lambda k: cost[k][0]) == "− 1×1"
+    # …deep inside it hardly matters, and an atrous branch matters most
+    assert cost["− 1×1"][-1] < 0.02
+    deep = max(cost, key=lambda k: cost[k][-1])
+    assert deep.startswith("− rate ") and cost[deep][-1] > 0.03

@@ -288,3 +288,38 @@ def trend_figure(
         yaxis=dict(title="held-out IoU", range=[0, 1.08]),
     )
     return style_figure(fig, height=height)
+
+
+def depth_figure(
+    accuracy: Mapping[str, Sequence[float | None]],
+    bins: Sequence[int],
+    *,
+    title: str,
+    colours: Mapping[str, str] | None = None,
+    height: int = 400,
+) -> go.Figure:
+    """Pixel accuracy (y) against distance to the outline (x, one category per depth bin),
+    one line per configuration; the first configuration drawn thickest."""
+    labels = [
+        f"{lo}–{hi - 1} px" if hi < 1000 else f"≥ {lo} px"
+        for lo, hi in zip(bins, bins[1:], strict=False)
+    ]
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(accuracy.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=labels,
+                y=[np.nan if v is None else v for v in ys],
+                mode="lines+markers",
+                name=name,
+                hovertemplate=name + ", %{x} from the outline: %{y:.3f}<extra></extra>",
+                line=dict(width=5 if i == 0 else 3, color=(colours or {}).get(name)),
+                marker=dict(size=10),
+            )
+        )
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=18)),
+        xaxis=dict(title="distance to the object's outline", type="category"),
+        yaxis=dict(title="pixels labelled right", range=[0, 1.05]),
+    )
+    return style_figure(fig, height=height)
