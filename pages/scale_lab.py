@@ -243,9 +243,13 @@ else:
             "(never seen in training; a few seconds on a CPU):"
         )
         done = st.session_state.setdefault("sl_batch_done", set())
-        if model_name not in done:
-            if st.button(f"Score {HELDOUT_N} held-out scenes", key="sl_batch_go"):
-                done.add(model_name)
+        if model_name not in done:  # the callback runs first: a click hides the button
+            st.button(
+                f"Score {HELDOUT_N} held-out scenes",
+                key="sl_batch_go",
+                on_click=done.add,
+                args=(model_name,),
+            )
         if model_name in done:
             batch = heldout_results(model_name, HELDOUT_N, models)
             st.dataframe(_table(batch), hide_index=True, width="stretch", key="sl_batch_table")
@@ -391,8 +395,12 @@ else:
         )
         depth_done = st.session_state.setdefault("sl_depth_done", set())
         if model_name not in depth_done:
-            if st.button(f"Measure on {HELDOUT_N} held-out scenes", key="sl_depth_go"):
-                depth_done.add(model_name)
+            st.button(
+                f"Measure on {HELDOUT_N} held-out scenes",
+                key="sl_depth_go",
+                on_click=depth_done.add,
+                args=(model_name,),
+            )
         if model_name in depth_done:
             prof = depth_results(model_name, HELDOUT_N, trained, models[trained])
             mt = models[trained].module

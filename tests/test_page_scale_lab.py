@@ -201,6 +201,7 @@ def test_depth_profile_waits_for_a_click_then_says_which_branch_deep_pixels_need
     assert "large objects, by depth" not in _charts(at)
     at.button(key="sl_depth_go").click().run()
     assert not at.exception
+    assert not [b for b in at.main.button if b.key == "sl_depth_go"]  # done: the button goes
     charts = _charts(at)
     assert "large objects, by depth" in charts and "distance to the object's outline" in charts
     assert "all branches" in charts and "− image pooling" in charts
