@@ -91,6 +91,18 @@ def erf_sides(name: str, scene_key: tuple, py: int, px: int, target: str, _model
     return res.mass_sides
 
 
+def _asked(label: str, key: str, model_name: str) -> bool:
+    """A button that, once clicked for ``model_name``, stays clicked for the session.
+
+    The flag is set in ``on_click``, which Streamlit runs before the script, so the
+    click's own run already shows the results and no longer the button.
+    """
+    done = st.session_state.setdefault(f"{key}_done", set())
+    if model_name not in done:
+        st.button(label, key=key, on_click=done.add, args=(model_name,))
+    return model_name in done
+
+
 def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.2f}"
 
@@ -242,15 +254,7 @@ else:
             f"One scene is an anecdote. The same numbers on **{HELDOUT_N} held-out scenes** "
             "(never seen in training; a few seconds on a CPU):"
         )
-        done = st.session_state.setdefault("sl_batch_done", set())
-        if model_name not in done:  # the callback runs first: a click hides the button
-            st.button(
-                f"Score {HELDOUT_N} held-out scenes",
-                key="sl_batch_go",
-                on_click=done.add,
-                args=(model_name,),
-            )
-        if model_name in done:
+        if _asked(f"Score {HELDOUT_N} held-out scenes", "sl_batch_go", model_name):
             batch = heldout_results(model_name, HELDOUT_N, models)
             st.dataframe(_table(batch), hide_index=True, width="stretch", key="sl_batch_table")
             _bars(
@@ -393,15 +397,7 @@ else:
             f"labelled right at OS {trained}, with all ASPP branches and with each one off? "
             "Pixels deep inside need a branch whose receptive field reaches the outline."
         )
-        depth_done = st.session_state.setdefault("sl_depth_done", set())
-        if model_name not in depth_done:
-            st.button(
-                f"Measure on {HELDOUT_N} held-out scenes",
-                key="sl_depth_go",
-                on_click=depth_done.add,
-                args=(model_name,),
-            )
-        if model_name in depth_done:
+        if _asked(f"Measure on {HELDOUT_N} held-out scenes", "sl_depth_go", model_name):
             prof = depth_results(model_name, HELDOUT_N, trained, models[trained])
             mt = models[trained].module
             colours = {

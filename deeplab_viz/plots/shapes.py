@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -262,32 +263,69 @@ def rf_figure(
     return fig
 
 
+@dataclass(frozen=True)
+class Line:
+    """One line of :func:`lines_figure`: values (None: no data) over category labels."""
+
+    name: str
+    x: Sequence[str]
+    y: Sequence[float | None]
+    hover: str  # plotly hovertemplate
+    width: int = 4
+    colour: str | None = None
+    marker_size: int = 12
+
+
+def lines_figure(
+    lines: Sequence[Line],
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+    y_max: float = 1.08,
+    title_size: int = 20,
+    height: int = 400,
+) -> go.Figure:
+    """Lines over a categorical x axis, y from 0 to ``y_max`` (scores in 0…1)."""
+    fig = go.Figure()
+    for ln in lines:
+        fig.add_trace(
+            go.Scatter(
+                x=list(ln.x),
+                y=[np.nan if v is None else v for v in ln.y],
+                mode="lines+markers",
+                name=ln.name,
+                hovertemplate=ln.hover,
+                line=dict(width=ln.width, color=ln.colour),
+                marker=dict(size=ln.marker_size),
+            )
+        )
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=title_size)),
+        xaxis=dict(title=x_title, type="category"),
+        yaxis=dict(title=y_title, range=[0, y_max]),
+    )
+    return style_figure(fig, height=height)
+
+
 def trend_figure(
     trend: Mapping[str, Mapping[int, float | None]], *, title: str, height: int = 400
 ) -> go.Figure:
     """Held-out IoU (y) against output stride (x), one line per size bucket."""
-    fig = go.Figure()
     palette = {"tiny": "#d62728", "small": "#ff7f0e", "medium": "#2ca02c", "large": "#1f77b4"}
-    for bucket, by_os in trend.items():
-        xs = [str(k) for k in by_os]
-        ys = [np.nan if v is None else v for v in by_os.values()]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines+markers",
-                name=bucket_label(bucket),
-                hovertemplate="OS %{x}: IoU %{y:.3f}<extra></extra>",
-                line=dict(width=4, color=palette.get(bucket)),
-                marker=dict(size=12),
-            )
+    lines = [
+        Line(
+            name=bucket_label(bucket),
+            x=[str(k) for k in by_os],
+            y=list(by_os.values()),
+            hover="OS %{x}: IoU %{y:.3f}<extra></extra>",
+            colour=palette.get(bucket),
         )
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=20)),
-        xaxis=dict(title="output stride", type="category"),
-        yaxis=dict(title="held-out IoU", range=[0, 1.08]),
+        for bucket, by_os in trend.items()
+    ]
+    return lines_figure(
+        lines, title=title, x_title="output stride", y_title="held-out IoU", height=height
     )
-    return style_figure(fig, height=height)
 
 
 def depth_figure(
@@ -304,22 +342,24 @@ def depth_figure(
         f"{lo}–{hi - 1} px" if hi < 1000 else f"≥ {lo} px"
         for lo, hi in zip(bins, bins[1:], strict=False)
     ]
-    fig = go.Figure()
-    for i, (name, ys) in enumerate(accuracy.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=labels,
-                y=[np.nan if v is None else v for v in ys],
-                mode="lines+markers",
-                name=name,
-                hovertemplate=name + ", %{x} from the outline: %{y:.3f}<extra></extra>",
-                line=dict(width=5 if i == 0 else 3, color=(colours or {}).get(name)),
-                marker=dict(size=10),
-            )
+    lines = [
+        Line(
+            name=name,
+            x=labels,
+            y=ys,
+            hover=name + ", %{x} from the outline: %{y:.3f}<extra></extra>",
+            width=5 if i == 0 else 3,
+            colour=(colours or {}).get(name),
+            marker_size=10,
         )
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=18)),
-        xaxis=dict(title="distance to the object's outline", type="category"),
-        yaxis=dict(title="pixels labelled right", range=[0, 1.05]),
+        for i, (name, ys) in enumerate(accuracy.items())
+    ]
+    return lines_figure(
+        lines,
+        title=title,
+        x_title="distance to the object's outline",
+        y_title="pixels labelled right",
+        y_max=1.05,
+        title_size=18,
+        height=height,
     )
-    return style_figure(fig, height=height)
