@@ -206,8 +206,18 @@ def branch_index(names: Sequence[str], item: str | int | None) -> int | None:
     raise EvalError(f"no branch {text!r}; branches are {', '.join(names)} (or 0–{len(names) - 1})")
 
 
-def _normalise(rgb: np.ndarray, mean, std) -> torch.Tensor:
-    x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).float()
+def normalise(
+    rgb: np.ndarray | torch.Tensor | Sequence[np.ndarray],
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> torch.Tensor:
+    """(N, H, W, 3) or (H, W, 3) uint8 images (an array, a tensor or a list of arrays)
+    → (N, 3, H, W) float32 ``(x − mean) / std``: the ShapesWorld models' input."""
+    if not isinstance(rgb, torch.Tensor):
+        rgb = torch.from_numpy(np.array(rgb, dtype=np.uint8))  # a writable copy
+    if rgb.ndim == 3:
+        rgb = rgb[None]
+    x = rgb.permute(0, 3, 1, 2).float()
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
@@ -230,7 +240,7 @@ def evaluate_module(
     accs = {d: Accumulator(len(class_names)) for d in drops}
     for start in range(0, len(scenes), BATCH):
         chunk = scenes[start : start + BATCH]
-        x = _normalise([s.rgb for s in chunk], mean, std)
+        x = normalise([s.rgb for s in chunk], mean, std)
         t0 = time.perf_counter()
         feats = module.features(x)
         outs = module.aspp.branch_outputs(next(reversed(feats.values())))

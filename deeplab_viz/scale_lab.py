@@ -29,6 +29,7 @@ import torch
 
 from . import eval_shapes as ES
 from . import shapes_world as SW
+from .eval_shapes import normalise  # the models' input; SL.normalise for pages and tests
 
 MAX_SIDE_DIAMETER = 1.4  # largest diameter the user may ask for, × the scene side
 
@@ -76,15 +77,6 @@ def custom_scene(
 
 
 # --------------------------------------------------------------------------- forward
-
-
-def normalise(rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """(N, H, W, 3) or (H, W, 3) uint8 → (N, 3, H, W) float32, ``(x − mean) / std``."""
-    a = np.asarray(rgb)
-    if a.ndim == 3:
-        a = a[None]
-    x = torch.from_numpy(np.array(a, copy=True)).permute(0, 3, 1, 2).float()
-    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 @torch.inference_mode()
