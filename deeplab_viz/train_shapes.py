@@ -53,6 +53,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import eval_shapes as ES
 from . import shapes_world as SW
 from .models import shapes as MS
 
@@ -91,12 +92,7 @@ class TrainConfig:
 
 def normalise(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(N, H, W, 3) uint8 → (N, 3, H, W) float32, normalised with MEAN/STD."""
-    if not isinstance(rgb, torch.Tensor):
-        rgb = torch.from_numpy(np.array(rgb, dtype=np.uint8))  # a writable copy
-    x = rgb.permute(0, 3, 1, 2).float()
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return ES.normalise(rgb, MEAN, STD)
 
 
 class _Batches(torch.utils.data.IterableDataset):
@@ -142,7 +138,7 @@ def restride(
 
     Returns (model in training mode, optimiser, the new ASPP rates).
     """
-    from .models.output_stride import atrous_conv_of, rewire
+    from .models.output_stride import rewire
 
     new = rewire(
         model, family=MS.FAMILY, output_stride=output_stride, trained_stride=trained_stride
@@ -150,12 +146,7 @@ def restride(
     new.train()
     new_opt = _optimizer(new, cfg)
     new_opt.load_state_dict(opt.state_dict())  # same parameters in the same order
-    rates = tuple(
-        int(atrous_conv_of(b).dilation[0])
-        for b, kind in zip(new.aspp.branches, new.aspp.kinds, strict=True)
-        if kind == "atrous"
-    )
-    return new, new_opt, rates
+    return new, new_opt, tuple(r for r in new.aspp.rates if r is not None)
 
 
 def _lr_factor(cfg: TrainConfig, step: int, frac: float) -> float:
