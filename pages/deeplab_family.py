@@ -20,6 +20,7 @@ from deeplab_viz.plots.gridding import coverage_figure, erf_figure
 from deeplab_viz.weights import WeightsUnavailable
 from ui import cache
 from ui.sidebar import current_lesson
+from ui.widgets import initial
 
 BIND = "query-params"
 V3, V3P = "shapes-deeplabv3", "shapes-deeplabv3plus"
@@ -334,7 +335,7 @@ else:
             "Zoom centre x (%)",
             0,
             100,
-            None if "fam_zx" in st.session_state else 50,
+            initial("fam_zx", 50),
             key="fam_zx",
             bind=BIND,
         )
@@ -342,7 +343,7 @@ else:
             "Zoom centre y (%)",
             0,
             100,
-            None if "fam_zy" in st.session_state else 50,
+            initial("fam_zy", 50),
             key="fam_zy",
             bind=BIND,
         )

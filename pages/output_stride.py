@@ -20,6 +20,7 @@ from deeplab_viz.plots.output_stride import (
 )
 from ui import cache, stride_cache
 from ui.sidebar import current_lesson
+from ui.widgets import initial
 
 BIND = "query-params"
 STRIDES = tuple(OUTPUT_STRIDES)  # (8, 16, 32)
@@ -42,11 +43,6 @@ def view_image(
     """The class map of one stride as shown: over the image with its class boundaries
     drawn in white, or in colour alone."""
     return with_boundaries(overlay(_rgb, _cm), _cm) if show == "overlay" else colorize(_cm)
-
-
-def _default(key: str, value: int) -> int | None:
-    """No default once the key holds a value (the jump button may have set it)."""
-    return None if key in st.session_state else value
 
 
 def _jump_to_difference(a: np.ndarray, b: np.ndarray, side: int) -> None:
@@ -182,7 +178,7 @@ def zoom_view() -> None:
         "Crop centre x (% of width)",
         0,
         100,
-        _default("os_zoom_x", int(round(100 * x0))),
+        initial("os_zoom_x", int(round(100 * x0))),
         key="os_zoom_x",
         bind=BIND,
     )
@@ -190,7 +186,7 @@ def zoom_view() -> None:
         "Crop centre y (% of height)",
         0,
         100,
-        _default("os_zoom_y", int(round(100 * y0))),
+        initial("os_zoom_y", int(round(100 * y0))),
         key="os_zoom_y",
         bind=BIND,
     )

@@ -14,6 +14,7 @@ from deeplab_viz.plots import shapes as PS
 from deeplab_viz.receptive_field import model_rf_table
 from ui import cache
 from ui.sidebar import current_lesson
+from ui.widgets import initial
 
 BIND = "query-params"
 MODELS = ("shapes-deeplabv3", "shapes-deeplabv3plus")
@@ -288,7 +289,7 @@ else:
             "Picked pixel x",
             0,
             size - 1,
-            None if "sl_px" in st.session_state else dx,
+            initial("sl_px", dx),
             key="sl_px",
             bind=BIND,
         )
@@ -296,7 +297,7 @@ else:
             "Picked pixel y",
             0,
             size - 1,
-            None if "sl_py" in st.session_state else dy,
+            initial("sl_py", dy),
             key="sl_py",
             bind=BIND,
         )
