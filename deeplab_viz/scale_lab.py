@@ -171,6 +171,58 @@ class ConfigRow:
     scores: SizeScores
 
 
+@dataclass(frozen=True)
+class Configuration:
+    """Class maps of one configuration: an output stride, maybe one ASPP branch off."""
+
+    label: str  # "OS 16", "OS 16 − rate 4"
+    output_stride: int
+    dropped: str | None  # branch display name
+    maps: np.ndarray = field(repr=False)  # (N, H, W) uint8
+
+
+def configurations(
+    modules: dict[int, object],
+    rgb: np.ndarray,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    drop_at: int | None = 16,
+) -> list[Configuration]:
+    """Class maps of images ``rgb`` at each output stride (``modules``: OS → model module)
+    and, at ``drop_at``, with each ASPP branch switched off in turn; one backbone pass
+    per stride (:func:`predict`). The one forward behind the scale table, its pictures
+    and the depth profile."""
+    out: list[Configuration] = []
+    for os_, module in sorted(modules.items()):
+        names = module.aspp.names
+        drops: tuple[int | None, ...] = (None,)
+        if os_ == drop_at:
+            drops = (None, *range(len(names)))
+        preds = predict(module, rgb, mean=mean, std=std, drops=drops)
+        for d in drops:
+            label = f"OS {os_}" if d is None else f"OS {os_} − {names[d]}"
+            out.append(Configuration(label, os_, None if d is None else names[d], preds[d]))
+    return out
+
+
+def scale_rows(
+    configs: Sequence[Configuration],
+    scenes: Sequence[SW.Scene],
+    class_names: Sequence[str] = SW.CLASS_NAMES,
+) -> list[ConfigRow]:
+    """One :class:`ConfigRow` (scores on ``scenes``) per configuration."""
+    return [
+        ConfigRow(
+            label=c.label,
+            output_stride=c.output_stride,
+            dropped=c.dropped,
+            scores=size_scores(c.maps, scenes, class_names),
+        )
+        for c in configs
+    ]
+
+
 def scale_table(
     modules: dict[int, object],
     scenes: Sequence[SW.Scene],
@@ -183,24 +235,8 @@ def scale_table(
     """Scores per output stride (``modules``: OS → model module) and, at ``drop_at``,
     with each ASPP branch switched off in turn. Scenes must share one size."""
     rgb = np.stack([s.rgb for s in scenes])
-    rows: list[ConfigRow] = []
-    for os_, module in sorted(modules.items()):
-        names = module.aspp.names
-        drops: tuple[int | None, ...] = (None,)
-        if os_ == drop_at:
-            drops = (None, *range(len(names)))
-        preds = predict(module, rgb, mean=mean, std=std, drops=drops)
-        for d in drops:
-            label = f"OS {os_}" if d is None else f"OS {os_} − {names[d]}"
-            rows.append(
-                ConfigRow(
-                    label=label,
-                    output_stride=os_,
-                    dropped=None if d is None else names[d],
-                    scores=size_scores(preds[d], scenes, class_names),
-                )
-            )
-    return rows
+    configs = configurations(modules, rgb, mean=mean, std=std, drop_at=drop_at)
+    return scale_rows(configs, scenes, class_names)
 
 
 def load_metrics(path: Path | None = None) -> dict | None:
@@ -419,6 +455,24 @@ def depth_profile(
     return DepthProfile(tuple(int(b) for b in bins), acc, [int(m.sum()) for m in masks])
 
 
+def depth_profile_at(
+    configs: Sequence[Configuration],
+    scenes: Sequence[SW.Scene],
+    output_stride: int,
+    *,
+    bucket: str | None = "large",
+    bins: Sequence[int] = DEPTH_BINS,
+) -> DepthProfile:
+    """:func:`depth_profile` of the configurations at ``output_stride`` (labels "all
+    branches", "− <branch name>")."""
+    labelled = {
+        ("all branches" if c.dropped is None else f"− {c.dropped}"): c.maps
+        for c in configs
+        if c.output_stride == output_stride
+    }
+    return depth_profile(labelled, scenes, bucket=bucket, bins=bins)
+
+
 def depth_profile_of(
     module,
     scenes: Sequence[SW.Scene],
@@ -428,13 +482,12 @@ def depth_profile_of(
     bucket: str | None = "large",
     bins: Sequence[int] = DEPTH_BINS,
 ) -> DepthProfile:
-    """:func:`depth_profile` of one model with all branches on and each one off in turn
-    (labels "all branches", "− <branch name>"); one backbone pass for every configuration."""
-    names = module.aspp.names
-    drops = (None, *range(len(names)))
-    preds = predict(module, np.stack([s.rgb for s in scenes]), mean=mean, std=std, drops=drops)
-    labelled = {("all branches" if d is None else f"− {names[d]}"): preds[d] for d in drops}
-    return depth_profile(labelled, scenes, bucket=bucket, bins=bins)
+    """:func:`depth_profile` of one model with all branches on and each one off in turn;
+    one backbone pass for every configuration."""
+    rgb = np.stack([s.rgb for s in scenes])
+    # one model: the key only has to match drop_at, whatever stride it runs at
+    configs = configurations({0: module}, rgb, mean=mean, std=std, drop_at=0)
+    return depth_profile_at(configs, scenes, 0, bucket=bucket, bins=bins)
 
 
 def depth_summary(profile: DepthProfile) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -41,41 +42,42 @@ def make_scene(seed: int, lo: int, hi: int, n: int, shapes: tuple[str, ...]) -> 
 def scene_results(name: str, scene_key: tuple, _scene: SW.Scene, _models: dict):
     """(rows, class maps per configuration label) on one scene: one backbone pass per stride."""
     e = REGISTRY[name]
-    rgb = _scene.rgb
-    rows, maps = [], {}
-    for os_, m in _models.items():
-        names = m.module.aspp.names
-        drops = (None, *range(len(names))) if os_ == e.native_stride else (None,)
-        preds = SL.predict(m.module, rgb, mean=e.mean, std=e.std, drops=drops)
-        for d in drops:
-            label = f"OS {os_}" if d is None else f"OS {os_} − {names[d]}"
-            maps[label] = preds[d][0]
-            rows.append(
-                SL.ConfigRow(
-                    label, os_, None if d is None else names[d], SL.size_scores(preds[d][0], _scene)
-                )
-            )
-    return rows, maps
-
-
-@st.cache_data(max_entries=4, show_spinner=f"Scoring {HELDOUT_N} held-out scenes…")
-def heldout_results(name: str, n: int, _models: dict) -> list[SL.ConfigRow]:
-    e = REGISTRY[name]
-    scenes = list(SW.scenes(SW.heldout_seeds(n)))
-    return SL.scale_table(
+    configs = SL.configurations(
         {os_: m.module for os_, m in _models.items()},
-        scenes,
+        _scene.rgb[None],
+        mean=e.mean,
+        std=e.std,
+        drop_at=e.native_stride,
+    )
+    return SL.scale_rows(configs, [_scene]), {c.label: c.maps[0] for c in configs}
+
+
+@st.cache_data(max_entries=4, show_spinner=f"Running the model on {HELDOUT_N} held-out scenes…")
+def heldout_configurations(name: str, n: int, _models: dict) -> list[SL.Configuration]:
+    """Class maps of the held-out scenes at every stride, branches off at the trained one:
+    shared by the held-out table and the depth profile."""
+    e = REGISTRY[name]
+    rgb = np.stack([s.rgb for s in SW.scenes(SW.heldout_seeds(n))])
+    return SL.configurations(
+        {os_: m.module for os_, m in _models.items()},
+        rgb,
         mean=e.mean,
         std=e.std,
         drop_at=e.native_stride,
     )
 
 
-@st.cache_data(max_entries=4, show_spinner="Sorting object pixels by depth…")
-def depth_results(name: str, n: int, os_: int, _model) -> SL.DepthProfile:
-    e = REGISTRY[name]
+@st.cache_data(max_entries=4, show_spinner=f"Scoring {HELDOUT_N} held-out scenes…")
+def heldout_results(name: str, n: int, _models: dict) -> list[SL.ConfigRow]:
     scenes = list(SW.scenes(SW.heldout_seeds(n)))
-    return SL.depth_profile_of(_model.module, scenes, mean=e.mean, std=e.std)
+    return SL.scale_rows(heldout_configurations(name, n, _models), scenes)
+
+
+@st.cache_data(max_entries=4, show_spinner="Sorting object pixels by depth…")
+def depth_results(name: str, n: int, _models: dict) -> SL.DepthProfile:
+    scenes = list(SW.scenes(SW.heldout_seeds(n)))
+    configs = heldout_configurations(name, n, _models)
+    return SL.depth_profile_at(configs, scenes, REGISTRY[name].native_stride)
 
 
 @st.cache_data(max_entries=64, show_spinner="Effective receptive field…")
@@ -399,7 +401,7 @@ else:
             "Pixels deep inside need a branch whose receptive field reaches the outline."
         )
         if _asked(f"Measure on {HELDOUT_N} held-out scenes", "sl_depth_go", model_name):
-            prof = depth_results(model_name, HELDOUT_N, trained, models[trained])
+            prof = depth_results(model_name, HELDOUT_N, models)
             mt = models[trained].module
             colours = {
                 f"− {k}": v for k, v in P.branch_colours(mt.aspp.names, mt.aspp.kinds).items()

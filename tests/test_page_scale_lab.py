@@ -258,3 +258,20 @@ def test_view_changes_never_run_the_model(app, shapes_models, monkeypatch):
     assert not at.exception and calls == []
     at.number_input(key="sl_seed").set_value(8).run()  # a new scene: one pass per stride
     assert len(calls) == 3
+
+
+def test_depth_profile_reuses_the_held_out_forward(app, shapes_models, monkeypatch):
+    import streamlit as st
+
+    from deeplab_viz import scale_lab as SL
+
+    st.cache_data.clear()  # earlier tests may have scored the held-out scenes already
+    at = _open(app)
+    calls = []
+    real = SL.predict
+    monkeypatch.setattr(SL, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at.button(key="sl_batch_go").click().run()
+    assert not at.exception and len(calls) == 3  # one pass per stride
+    at.button(key="sl_depth_go").click().run()
+    assert not at.exception and len(calls) == 3  # the same maps, sorted by depth
+    assert "large objects, by depth" in _charts(at)
