@@ -140,3 +140,10 @@ def test_view_changes_never_run_the_models(app, shapes_models, monkeypatch):
     assert calls == []
     at.number_input(key="fam_seed").set_value(5).run()  # a new scene: both models run once
     assert sorted(calls) == ["plus_steps", "predict"]
+
+
+def test_a_broken_stride_in_the_link_falls_back_to_16(app, shapes_models):
+    at = _open(app, fam_os="7")
+    assert not at.exception
+    assert at.segmented_control(key="fam_os").value == 16
+    assert "at output stride 16." in _text(at)
