@@ -41,11 +41,16 @@ def overlay(rgb: np.ndarray, class_map: np.ndarray, *, alpha: float = 0.55) -> n
     return out.round().astype(np.uint8)
 
 
-def save_class_png(class_map: np.ndarray, path: Path) -> None:
-    """A palette PNG whose pixel values are the class indices (VOC convention)."""
+def class_image(class_map: np.ndarray) -> Image.Image:
+    """A palette image whose pixel values are the class indices (VOC convention)."""
     img = Image.fromarray(class_map.astype(np.uint8), mode="P")
     img.putpalette(PALETTE.ravel().tolist())
-    img.save(path)
+    return img
+
+
+def save_class_png(class_map: np.ndarray, path: Path) -> None:
+    """:func:`class_image` saved as a PNG at ``path``."""
+    class_image(class_map).save(path, format="PNG")
 
 
 def hex_color(class_index: int) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
@@ -54,6 +55,7 @@ __all__ = [
     "input_to_image_edges",
     "layer_of_module",
     "layers_from_rows",
+    "layers_from_text",
     "layers_to_rows",
     "model_layers",
     "model_rf_table",
@@ -238,33 +240,69 @@ def rf_footprint(layers: Sequence[Layer]) -> np.ndarray:
 # --------------------------------------------------------------------------- text
 
 
+def _shown(part: str) -> str:
+    """A piece of typed text for an error message: quoted, at most 24 characters."""
+    part = part.strip()
+    return repr(part if len(part) <= 24 else part[:23] + "…")
+
+
+def _split_layers(text: str) -> list[str]:
+    """``"k,s,d;k,s,d"`` → its layers, after the length and depth limits."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(
+            f"the layer list is {len(text):,} characters long; at most {MAX_TEXT_CHARS:,}."
+        )
+    parts = text.strip().rstrip(";").split(";")
+    if len(parts) > MAX_LAYERS:
+        raise ValueError(f"At most {MAX_LAYERS} layers, please ({len(parts)} were given).")
+    return parts
+
+
+def _field(text: str) -> int | None:
+    """One field of a typed layer: None when empty; ValueError unless a short integer."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _FIELD.fullmatch(text):  # length first: int() never sees 4,000 digits
+        raise ValueError
+    return int(text)
+
+
 def parse_layers(text: str) -> list[Layer]:
     """Parse ``"k,s,d;k,s,d;..."`` into layers (for the CLI ``--layers`` option).
 
     Each layer is 1 to 4 integers ``kernel[,stride[,dilation[,padding]]]`` (stride and
     dilation default to 1, padding to ``(k_eff-1)//2``); layers are separated by ``;``,
     whitespace is ignored, a trailing ``;`` is allowed. Layers are named ``L1``, ``L2``...
+    The limits of the page's table apply (:data:`MAX_LAYERS` layers, values up to
+    :data:`MAX_VALUE`, receptive field and jump up to :data:`MAX_SPAN` pixels).
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError('no layers given: expected e.g. "3,1,1;3,2,1" (kernel,stride,dilation)')
-    parts = [p.strip() for p in text.strip().rstrip(";").split(";")]
     layers = []
-    for i, part in enumerate(parts, start=1):
+    for i, part in enumerate(_split_layers(text), start=1):
         fields = [f.strip() for f in part.split(",")]
-        if not part or not 1 <= len(fields) <= 4:
+        if not part.strip() or not 1 <= len(fields) <= 4:
             raise ValueError(
-                f"layer {i} ({part!r}): expected 1-4 comma-separated integers "
+                f"layer {i} ({_shown(part)}): expected 1-4 comma-separated integers "
                 "kernel[,stride[,dilation[,padding]]]"
             )
         try:
-            values = [int(f) for f in fields]
+            values = [_field(f) for f in fields]
         except ValueError:
-            raise ValueError(f"layer {i} ({part!r}): not all fields are integers") from None
+            values = [None]
+        if any(v is None for v in values):
+            raise ValueError(
+                f"layer {i} ({_shown(part)}): not all fields are integers of at most 7 digits"
+            )
+        if any(abs(v) > MAX_VALUE for v in values):  # type: ignore[arg-type]
+            raise ValueError(f"layer {i} ({_shown(part)}): values go up to {MAX_VALUE}")
         k, s, d, p = values + [1, 1, None][len(values) - 1 :]
         try:
-            layers.append(Layer(k, s, d, p, name=f"L{i}"))
+            layers.append(Layer(k, s, d, p, name=f"L{i}"))  # type: ignore[arg-type]
         except ValueError as err:
-            raise ValueError(f"layer {i} ({part!r}): {err}") from None
+            raise ValueError(f"layer {i} ({_shown(part)}): {err}") from None
+    check_span(layers)
     return layers
 
 
@@ -278,8 +316,34 @@ def format_layers(layers: Sequence[Layer]) -> str:
 
 
 ROW_FIELDS = ("kernel", "stride", "dilation", "padding")
-MAX_LAYERS = 200
+MAX_LAYERS = 100
+"""Deepest stack typed into the table, a link or ``--layers`` (the presets have 51)."""
 MAX_VALUE = 1000
+"""Largest kernel, stride, rate or padding of one typed layer."""
+MAX_SPAN = 10**9
+"""Largest receptive field and jump of a typed stack, pixels: far beyond any image,
+and small enough for every table, chart and int64 column on the way."""
+MAX_TEXT_CHARS = 4000
+"""Longest layer list read from text (100 layers of ``1000,1000,1000,1000`` fit)."""
+_FIELD = re.compile(r"[+-]?[0-9]{1,7}")
+
+
+def check_span(layers: Sequence[Layer]) -> None:
+    """Refuse a stack whose receptive field or jump would pass :data:`MAX_SPAN` pixels.
+
+    Walks the recurrences with Python integers and stops at the first layer over
+    the limit, so 110 layers of stride 1000 cost 110 small multiplications and no
+    number ever grows past ``MAX_SPAN × MAX_VALUE²``. The message names the layer.
+    """
+    size, jump = 1, 1
+    for i, layer in enumerate(layers, start=1):
+        size = rf_size(size, layer.effective_kernel, jump)
+        jump = rf_jump(jump, layer.stride)
+        if size > MAX_SPAN or jump > MAX_SPAN:
+            raise ValueError(
+                f"Row {i}: the receptive field would pass {MAX_SPAN:,} px there (the limit); "
+                "use smaller strides, kernels or rates, or fewer layers."
+            )
 
 
 def _cell(value: object) -> int | None:
@@ -352,6 +416,7 @@ def layers_from_rows(rows: Sequence[dict]) -> list[Layer]:
             raise ValueError(f"At most {MAX_LAYERS} layers, please.")
     if not layers:
         raise ValueError("The table is empty: add at least one layer (a kernel size).")
+    check_span(layers)
     return layers
 
 
@@ -365,23 +430,30 @@ def parse_rows(text: str) -> list[dict]:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("no layers given")
     rows = []
-    for i, part in enumerate(text.strip().rstrip(";").split(";"), start=1):
+    for i, part in enumerate(_split_layers(text), start=1):
         fields = [f.strip() for f in part.split(",")]
         if not part.strip() or len(fields) > 4:
             raise ValueError(
-                f"layer {i} ({part.strip()!r}) is not kernel[,stride[,dilation[,padding]]]"
+                f"layer {i} ({_shown(part)}) is not kernel[,stride[,dilation[,padding]]]"
             )
         try:
-            values = [int(f) if f else None for f in fields]
+            values = [_field(f) for f in fields]
         except ValueError:
             raise ValueError(
-                f"layer {i} ({part.strip()!r}) has a field that is not an integer"
+                f"layer {i} ({_shown(part)}) has a field that is not an integer of at most 7 digits"
             ) from None
         values += [None] * (4 - len(values))
         rows.append({"layer": f"L{i}", **dict(zip(ROW_FIELDS, values, strict=True))})
-        if len(rows) > MAX_LAYERS:
-            raise ValueError(f"more than {MAX_LAYERS} layers")
     return rows
+
+
+def layers_from_text(text: str) -> list[Layer]:
+    """A layer list from a link (``"k,s,d[,p];..."``), checked exactly like the table.
+
+    :func:`parse_rows` then :func:`layers_from_rows`: every limit (depth, values,
+    receptive field) is checked before the list reaches the page's table.
+    """
+    return layers_from_rows(parse_rows(text))
 
 
 def layers_to_rows(layers: Sequence[Layer]) -> list[dict]:

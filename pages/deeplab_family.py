@@ -18,11 +18,10 @@ from deeplab_viz.plots import family as PF
 from deeplab_viz.plots import shapes as PS
 from deeplab_viz.plots.gridding import coverage_figure, erf_figure
 from deeplab_viz.weights import WeightsUnavailable
-from ui import cache
+from ui import cache, links
 from ui.sidebar import current_lesson
 from ui.widgets import initial
 
-BIND = "query-params"
 V3, V3P = "shapes-deeplabv3", "shapes-deeplabv3plus"
 V3_SOURCES = ["ShapesWorld v3 (trained here)", "torchvision ResNet-101 (architecture)"]
 MISSING = (
@@ -160,7 +159,7 @@ left.markdown(
     "block's three convolutions get **multi-grid** rates (1, 2, 4) × the block's rate "
     "(below). Trained end to end with batch norm, v3 needs **no CRF**."
 )
-src = left.radio("Draw", V3_SOURCES, horizontal=True, key="fam_v3_src", bind=BIND)
+src = links.radio(left, "Draw", V3_SOURCES, horizontal=True, key="fam_v3_src")
 if src == V3_SOURCES[0] and shapes_ok:
     _graph(
         diagram(
@@ -219,14 +218,13 @@ else:
         "The coarser the output stride, the more the decoder has to restore."
     )
     c_seed, c_os, _ = st.columns([1, 2, 1])
-    seed = c_seed.number_input("Scene seed", 0, 99_999, 3, key="fam_seed", bind=BIND)
-    live_os = c_os.segmented_control(
+    seed = links.number_input(c_seed, "Scene seed", 0, 99_999, 3, key="fam_seed")
+    live_os = links.segmented_control(
+        c_os,
         "Output stride of both models",
         [8, 16, 32],
         default=LIVE_OS,
-        required=True,
         key="fam_os",
-        bind=BIND,
         help="The same weights rewired (ASPP rates scaled with the stride). "
         "v3+ always decodes at stride 4.",
     )
@@ -331,24 +329,10 @@ else:
     @st.fragment
     def zoom_section() -> None:
         c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
-        zx = c1.slider(
-            "Zoom centre x (%)",
-            0,
-            100,
-            initial("fam_zx", 50),
-            key="fam_zx",
-            bind=BIND,
-        )
-        zy = c2.slider(
-            "Zoom centre y (%)",
-            0,
-            100,
-            initial("fam_zy", 50),
-            key="fam_zy",
-            bind=BIND,
-        )
-        side = c3.select_slider(
-            "Crop side (px)", [16, 24, 32, 40, 48, 64, 96], 40, key="fam_zside", bind=BIND
+        zx = links.slider(c1, "Zoom centre x (%)", 0, 100, initial("fam_zx", 50), key="fam_zx")
+        zy = links.slider(c2, "Zoom centre y (%)", 0, 100, initial("fam_zy", 50), key="fam_zy")
+        side = links.select_slider(
+            c3, "Crop side (px)", [16, 24, 32, 40, 48, 64, 96], 40, key="fam_zside"
         )
         c4.button("Where they differ most", key="fam_zjump", on_click=_jump)
         box = cost.crop_box(scene.mask.shape, (zy / 100, zx / 100), int(side))
@@ -416,9 +400,9 @@ st.markdown(
     "after Xception and MobileNet). The rate changes neither count."
 )
 c1, c2, c3 = st.columns(3)
-ch = c1.select_slider("Channels (in = out)", [64, 128, 256, 512], 256, key="fam_sep_ch", bind=BIND)
-rate = c2.select_slider("Rate", [1, 2, 4, 6, 12], 2, key="fam_sep_rate", bind=BIND)
-hw = c3.select_slider("Feature map side (cells)", [17, 33, 65], 33, key="fam_sep_hw", bind=BIND)
+ch = links.select_slider(c1, "Channels (in = out)", [64, 128, 256, 512], 256, key="fam_sep_ch")
+rate = links.select_slider(c2, "Rate", [1, 2, 4, 6, 12], 2, key="fam_sep_rate")
+hw = links.select_slider(c3, "Feature map side (cells)", [17, 33, 65], 33, key="fam_sep_hw")
 cmp = separable_vs_regular(3, int(ch), int(ch), int(hw), int(hw))
 m1, m2, m3 = st.columns(3)
 m1.metric(
@@ -486,21 +470,15 @@ st.markdown(
     "below; white cells are never read."
 )
 c1, c2 = st.columns(2)
-unit = c1.segmented_control(
-    "Unit rates (multi-grid)",
-    list(FA.MULTI_GRIDS),
-    default="(1, 2, 4)",
-    required=True,
-    key="fam_mg",
-    bind=BIND,
+unit = links.segmented_control(
+    c1, "Unit rates (multi-grid)", list(FA.MULTI_GRIDS), default="(1, 2, 4)", key="fam_mg"
 )
-block = c2.segmented_control(
+block = links.segmented_control(
+    c2,
     "Block rate",
     [1, 2, 4],
     default=2,
-    required=True,
     key="fam_mg_block",
-    bind=BIND,
     help="2 at output stride 16, 4 at output stride 8",
 )
 base = FA.multigrid_rates((1, 1, 1), int(block))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
@@ -20,11 +22,12 @@ from deeplab_viz.plots.atrous import (
     subimages_figure,
 )
 from deeplab_viz.rates import RatesError, parse_rates
+from ui import links
 from ui.sidebar import current_lesson
 
-BIND = "query-params"
 VIEWS = ["Sampling grid", "On your image", "Stacking", "Space-to-batch", "Filters", "Cost"]
 STACK_KERNELS = {"2 taps, causal": 2, "3 taps, centred": 3}  # WaveNet / Yu & Koltun
+STACK_LIMITS = {"max_layers": 8, "max_rate": 32}
 UNITS = ["centre", "top edge", "corner"]  # which output unit the grid shows
 
 
@@ -68,15 +71,15 @@ st.markdown(
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([2, 2, 3])
-    k = c1.slider("Kernel size k", 1, 7, 3, key="dc_k", bind=BIND)
-    r = c2.slider("Rate r (dilation)", 1, 36, 2, key="dc_rate", bind=BIND)
+    k = links.slider(c1, "Kernel size k", 1, 7, 3, key="dc_k")
+    r = links.slider(c2, "Rate r (dilation)", 1, 36, 2, key="dc_rate")
     k_eff = atrous.effective_kernel_size(k, r)
     c3.markdown(
         f"**{k}×{k} at rate {r}** spans **{k_eff}×{k_eff} px** with {k * k} weights "
         f"(per channel pair).  \nUsed by *Sampling grid*, *On your image* and *Cost*."
     )
 
-tabs = st.tabs(VIEWS, key="dc_view", bind=BIND)
+tabs = links.tabs(st, VIEWS, key="dc_view")
 grid_tab, image_tab, stack_tab, s2b_tab, filter_tab, cost_tab = tabs
 
 # --------------------------------------------------------------------------- sampling grid
@@ -89,23 +92,16 @@ with grid_tab:
             "how many taps are wasted at the border."
         )
         a, b = st.columns(2)
-        size = a.slider("Input size (pixels per side)", 3, 65, 15, key="dc_size", bind=BIND)
-        stride = b.slider("Stride s", 1, 4, 1, key="dc_stride", bind=BIND)
+        size = links.slider(a, "Input size (pixels per side)", 3, 65, 15, key="dc_size")
+        stride = links.slider(b, "Stride s", 1, 4, 1, key="dc_stride")
         c, d = st.columns(2)
-        unit = c.segmented_control(
-            "Output unit",
-            UNITS,
-            default="centre",
-            required=True,
-            key="dc_unit",
-            bind=BIND,
-        )
-        same = d.toggle('"Same" padding p = (k_eff−1)/2', value=True, key="dc_same", bind=BIND)
+        unit = links.segmented_control(c, "Output unit", UNITS, default="centre", key="dc_unit")
+        same = links.toggle(d, '"Same" padding p = (k_eff−1)/2', value=True, key="dc_same")
         if same:
             pad = atrous.default_padding(k, r)
             d.caption(f"p = ({k_eff}−1)/2 = {pad} px per side")
         else:
-            pad = d.slider("Padding p", 0, 110, 0, key="dc_pad", bind=BIND)
+            pad = links.slider(d, "Padding p", 0, 110, 0, key="dc_pad")
         try:
             m = atrous.conv_output_size(size, k, stride=stride, padding=pad, dilation=r)
         except ValueError:
@@ -176,8 +172,8 @@ def image_view(img: np.ndarray, k: int, r: int, os_: int, label: str) -> None:
         "sliders or click the picture."
     )
     a, b = st.columns(2)
-    px = a.slider("Pixel x", 0, w - 1, w // 2, key="dc_px", bind=BIND)
-    py = b.slider("Pixel y", 0, h - 1, h // 2, key="dc_py", bind=BIND)
+    px = links.slider(a, "Pixel x", 0, w - 1, w // 2, key="dc_px")
+    py = links.slider(b, "Pixel y", 0, h - 1, h // 2, key="dc_py")
     taps = atrous.image_taps(
         (py, px), (h, w), k, r, os_, align_corners=lesson.model.entry.align_corners
     )
@@ -226,22 +222,22 @@ with stack_tab:
             "that no path reaches."
         )
         a, b = st.columns([2, 1])
-        text = a.text_input(
-            "Rates, bottom to top", "1, 2, 4, 8", key="dc_stack", max_chars=200, bind=BIND
+        text = links.text_input(
+            a,
+            "Rates, bottom to top",
+            "1, 2, 4, 8",
+            key="dc_stack",
+            max_chars=200,
+            parse=partial(parse_rates, **STACK_LIMITS),
         )
-        choice = b.segmented_control(
-            "Kernel",
-            list(STACK_KERNELS),
-            default="2 taps, causal",
-            required=True,
-            key="dc_stack_k",
-            bind=BIND,
+        choice = links.segmented_control(
+            b, "Kernel", list(STACK_KERNELS), default="2 taps, causal", key="dc_stack_k"
         )
         kern = STACK_KERNELS[choice]
         try:
-            rates = parse_rates(text, max_layers=8, max_rate=32)
+            rates = parse_rates(text, **STACK_LIMITS)
         except RatesError as exc:
-            st.error(str(exc))
+            st.error(links.plain(str(exc)))  # it may quote what was typed
         else:
             stack = atrous.stacked_1d_rf(rates, int(kern), causal=int(kern) == 2)
             st.plotly_chart(
@@ -264,7 +260,7 @@ with s2b_tab:
             "convolution on each, and interleaving the results back: TensorFlow's "
             "`space_to_batch` trick behind `atrous_conv2d` (Chen et al., DeepLab)."
         )
-        rate = st.slider("Rate r for this view", 2, 4, 2, key="dc_s2b_rate", bind=BIND)
+        rate = links.slider(st, "Rate r for this view", 2, 4, 2, key="dc_s2b_rate")
         check = s2b_check(lesson.image.key, lesson.size, rate, k, img)
         c1, c2, c3 = st.columns(3)
         diff = f"{check.max_abs_diff:.1e}" if check.max_abs_diff else "0"
@@ -314,14 +310,9 @@ def filter_view(img: np.ndarray, image_key: str, size: int) -> None:
         "and doubled, blur reaches farther but keeps fine detail between its taps."
     )
     a, b = st.columns([1, 2])
-    kernel = a.selectbox("Kernel", list(atrous.KERNELS), index=1, key="dc_filter", bind=BIND)
-    chosen = b.pills(
-        "Rates",
-        [1, 2, 4, 8, 16, 32],
-        selection_mode="multi",
-        default=[1, 2, 4, 8],
-        key="dc_filter_rates",
-        bind=BIND,
+    kernel = links.selectbox(a, "Kernel", list(atrous.KERNELS), index=1, key="dc_filter")
+    chosen = links.pills(
+        b, "Rates", [1, 2, 4, 8, 16, 32], default=[1, 2, 4, 8], key="dc_filter_rates"
     )
     rates = tuple(sorted(int(x) for x in chosen or []))
     if not rates:
@@ -353,15 +344,15 @@ def cost_view(k: int, r: int, os_: int, size: int) -> None:
     )
     feat_default = -(-size // os_)
     a, b, c = st.columns(3)
-    c_in = a.number_input("Input channels C_in", 1, 4096, 256, key="dc_cin", bind=BIND)
-    c_out = b.number_input("Output channels C_out", 1, 4096, 256, key="dc_cout", bind=BIND)
-    feat = c.number_input(
+    c_in = links.number_input(a, "Input channels C_in", 1, 4096, 256, key="dc_cin")
+    c_out = links.number_input(b, "Output channels C_out", 1, 4096, 256, key="dc_cout")
+    feat = links.number_input(
+        c,
         "Feature map side (cells)",
         1,
         1025,
         feat_default,
         key="dc_feat",
-        bind=BIND,
         help=f"{size} px at output stride {os_} gives {feat_default} cells.",
     )
     pad = atrous.default_padding(k, r)

@@ -16,10 +16,9 @@ from deeplab_viz.plots.cost import (
     rate_table,
 )
 from deeplab_viz.weights import WeightsUnavailable
-from ui import stride_cache
+from ui import links, stride_cache
 from ui.sidebar import current_lesson
 
-BIND = "query-params"
 SIZES = (129, 257, 385, 513)  # all OS·k + 1 for OS 8, 16 and 32
 RATES = (1, 2, 4, 6, 12, 18, 24, 36)
 CHANNELS = (32, 64, 128, 256)
@@ -72,44 +71,32 @@ if not cuda:
 
 st.subheader("1 · Latency per model, output stride, precision and size")
 MODELS = list(cost.benchmark_models())
-names = st.pills(
+names = links.pills(
+    st,
     "Models",
     MODELS,
-    selection_mode="multi",
     default=MODELS if cuda else [DEFAULT_MODEL, "deeplabv3_mobilenet_v3_large"],
     key="cost_models",
-    bind=BIND,
     help="The torchvision models run with random weights: weights do not change the cost.",
 )
 c2, c3, c4 = st.columns(3)
-strides = c2.pills(
-    "Output strides",
-    list(OUTPUT_STRIDES),
-    selection_mode="multi",
-    default=list(OUTPUT_STRIDES),
-    key="cost_strides",
-    bind=BIND,
+strides = links.pills(
+    c2, "Output strides", list(OUTPUT_STRIDES), default=list(OUTPUT_STRIDES), key="cost_strides"
 )
-dtypes = c3.pills(
+dtypes = links.pills(
+    c3,
     "Precision",
     ["float32", "float16", "bfloat16"] if cuda else ["float32"],
-    selection_mode="multi",
     default=["float32", "float16"] if cuda else ["float32"],
     key="cost_dtypes",
-    bind=BIND,
     disabled=not cuda,
     help=None if cuda else "float16 and bfloat16 run on CUDA only.",
 )
-sizes = c4.pills(
-    "Input size (px)",
-    list(SIZES),
-    selection_mode="multi",
-    default=[257, 513] if cuda else [257],
-    key="cost_sizes",
-    bind=BIND,
+sizes = links.pills(
+    c4, "Input size (px)", list(SIZES), default=[257, 513] if cuda else [257], key="cost_sizes"
 )
 r1, r2 = st.columns([1, 3])
-repeats = r1.slider("Timed runs per point", 1, 30, 10 if cuda else 3, key="cost_repeats", bind=BIND)
+repeats = links.slider(r1, "Timed runs per point", 1, 30, 10 if cuda else 3, key="cost_repeats")
 configs = [
     (n, s, d, z)
     for n in names
@@ -172,23 +159,16 @@ st.markdown(
     "can grow with the rate, and on small maps the extra taps read padding anyway."
 )
 m1, m2, m3, m4 = st.columns([2.4, 1, 1, 1.2])
-rates = m1.pills(
-    "Rates",
-    list(RATES),
-    selection_mode="multi",
-    default=list(RATES),
-    key="cost_rates",
-    bind=BIND,
+rates = links.pills(m1, "Rates", list(RATES), default=list(RATES), key="cost_rates")
+channels = links.selectbox(
+    m2, "Channels", CHANNELS, index=CHANNELS.index(256 if cuda else 128), key="cost_channels"
 )
-channels = m2.selectbox(
-    "Channels", CHANNELS, index=CHANNELS.index(256 if cuda else 128), key="cost_channels", bind=BIND
-)
-feature = m3.selectbox(
-    "Feature map (cells)", FEATURES, index=FEATURES.index(65), key="cost_feature", bind=BIND
+feature = links.selectbox(
+    m3, "Feature map (cells)", FEATURES, index=FEATURES.index(65), key="cost_feature"
 )
 rate_cudnn = None
 if cuda:
-    rate_cudnn = m4.toggle("cudnn.benchmark", value=False, key="cost_rate_cudnn", bind=BIND)
+    rate_cudnn = links.toggle(m4, "cudnn.benchmark", value=False, key="cost_rate_cudnn")
 else:
     m4.caption("cudnn.benchmark: CUDA only")
 if st.button("Measure memory against rate", key="cost_rate_run", disabled=len(rates) < 2):
@@ -228,18 +208,13 @@ if not cuda:
     )
 else:
     k1, k2, k3, k4 = st.columns(4)
-    cname = k1.selectbox(
-        "Model",
-        MODELS,
-        index=2,
-        format_func=_model_title,
-        key="cost_cudnn_model",
-        bind=BIND,
+    cname = links.selectbox(
+        k1, "Model", MODELS, index=2, format_func=_model_title, key="cost_cudnn_model"
     )
-    cos = k2.selectbox("Output stride", list(OUTPUT_STRIDES), key="cost_cudnn_os", bind=BIND)
-    csize = k3.selectbox("Input size (px)", list(SIZES), index=3, key="cost_cudnn_size", bind=BIND)
-    cdt = k4.selectbox(
-        "Precision", ["float32", "float16", "bfloat16"], key="cost_cudnn_dtype", bind=BIND
+    cos = links.selectbox(k2, "Output stride", list(OUTPUT_STRIDES), key="cost_cudnn_os")
+    csize = links.selectbox(k3, "Input size (px)", list(SIZES), index=3, key="cost_cudnn_size")
+    cdt = links.selectbox(
+        k4, "Precision", ["float32", "float16", "bfloat16"], key="cost_cudnn_dtype"
     )
     if st.button("Compare cudnn.benchmark off and on", key="cost_cudnn_run"):
         spec = _spec(cname, int(cos), cdt, device)

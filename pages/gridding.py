@@ -13,10 +13,9 @@ from deeplab_viz.plots.gridding import coverage_figure, erf_figure, erf_profile_
 from deeplab_viz.rates import RatesError, format_rates, parse_rates
 from deeplab_viz.receptive_field import hdc_check, suggest_hdc_fix
 from deeplab_viz.stage_erf import dilated_stages, previous_stage, stage_erf, stage_input
-from ui import cache
+from ui import cache, links
 from ui.sidebar import current_lesson
 
-BIND = "query-params"
 K = 3
 # Bound widgets put their option's text in the URL, so the options are the labels.
 PRESETS = {
@@ -81,34 +80,34 @@ st.markdown(
 )
 
 with st.container(border=True):
-    preset = st.segmented_control(
+    preset = links.segmented_control(
+        st,
         "Rates of the 3×3 layers (stride 1, bottom to top)",
         [*PRESETS, CUSTOM],
         default="2, 2, 2",
-        required=True,
         key="gr_preset",
-        bind=BIND,
     )
     rates: tuple[int, ...] | None
     if preset == CUSTOM:
-        text = st.text_input(
+        text = links.text_input(
+            st,
             "Your rates (comma-separated, bottom to top)",
             "1, 2, 9",
             max_chars=200,
             key="gr_rates",
-            bind=BIND,
+            parse=parse_rates,
             help="Whole numbers from 1 to 64, at most 8 layers.",
         )
         try:
             rates = parse_rates(text)
         except RatesError as exc:
-            st.error(str(exc))
+            st.error(links.plain(str(exc)))  # it may quote what was typed
             rates = None
     else:
         rates, blurb = PRESETS[preset]
         st.markdown(blurb)
 
-tabs = st.tabs(VIEWS, key="gr_view", bind=BIND)
+tabs = links.tabs(st, VIEWS, key="gr_view")
 cov_tab, hdc_tab, image_tab, model_tab = tabs
 
 if rates is not None:
@@ -226,14 +225,8 @@ if rates is not None:
                 "smoothed. Pixel noise is the finest texture there is, which is why a bit "
                 "of it makes the lattice easy to see."
             )
-            noise = st.slider(
-                "Pixel noise added to the image (std)",
-                0.0,
-                0.3,
-                0.15,
-                0.05,
-                key="gr_noise",
-                bind=BIND,
+            noise = links.slider(
+                st, "Pixel noise added to the image (std)", 0.0, 0.3, 0.15, 0.05, key="gr_noise"
             )
             img = working_image(lesson.image.key, lesson.size, lesson.image.rgb)
             other = fix.suggested if fix is not None else None
@@ -297,25 +290,24 @@ with model_tab:
             )
             names = [s.name for s in stages]
             a, b, c = st.columns([2, 2, 1])
-            stage = a.selectbox(
+            stage = links.selectbox(
+                a,
                 "Dilated stage",
                 names,
                 index=len(names) - 1,
                 key="gr_stage",
-                bind=BIND,
                 help="; ".join(_stage_label(s) for s in stages),
             )
-            source = b.segmented_control(
+            source = links.segmented_control(
+                b,
                 "Input to the stage",
                 ["your image", "random"],
                 default="your image",
-                required=True,
                 key="gr_input",
-                bind=BIND,
             )
             n = 1
             if source == "random":
-                n = c.select_slider("Samples", [1, 2, 4, 8], value=2, key="gr_n", bind=BIND)
+                n = links.select_slider(c, "Samples", [1, 2, 4, 8], value=2, key="gr_n")
             res = model_erf(
                 model.spec,
                 lesson.image.key,

@@ -18,11 +18,10 @@ from deeplab_viz.plots.output_stride import (
     tap_share_figure,
     with_boundaries,
 )
-from ui import cache, stride_cache
+from ui import cache, links, stride_cache
 from ui.sidebar import current_lesson
 from ui.widgets import initial
 
-BIND = "query-params"
 STRIDES = tuple(OUTPUT_STRIDES)  # (8, 16, 32)
 REFERENCE = 8
 BOUNDARY_PX = 3  # "near a boundary": within this many pixels of a class change at OS 8
@@ -82,13 +81,8 @@ st.caption(
     f"weights · working size {lesson.size} px · each stride runs once per image and is cached."
 )
 
-show = st.segmented_control(
-    "Show",
-    ["overlay", "class map"],
-    default="overlay",
-    required=True,
-    key="os_show",
-    bind=BIND,
+show = links.segmented_control(
+    st, "Show", ["overlay", "class map"], default="overlay", key="os_show"
 )
 views = {
     s: view_image(lesson.image.key, specs[s], lesson.size, show, lesson.image.rgb, maps[s])
@@ -130,23 +124,13 @@ st.markdown(
 def swipe_view() -> None:
     st.subheader("Swipe between two strides")
     a_col, b_col, x_col = st.columns([1, 1, 2])
-    a = a_col.segmented_control(
-        "Output stride left of the line",
-        STRIDES,
-        default=8,
-        required=True,
-        key="os_swipe_a",
-        bind=BIND,
+    a = links.segmented_control(
+        a_col, "Output stride left of the line", STRIDES, default=8, key="os_swipe_a"
     )
-    b = b_col.segmented_control(
-        "Output stride right of the line",
-        STRIDES,
-        default=32,
-        required=True,
-        key="os_swipe_b",
-        bind=BIND,
+    b = links.segmented_control(
+        b_col, "Output stride right of the line", STRIDES, default=32, key="os_swipe_b"
     )
-    pos = x_col.slider("Line position (% of the width)", 0, 100, 50, key="os_swipe_x", bind=BIND)
+    pos = links.slider(x_col, "Line position (% of the width)", 0, 100, 50, key="os_swipe_x")
     img_col, text_col = st.columns([3, 1])
     img_col.image(
         swipe_image(views[a], views[b], pos / 100, labels=(_os(a), _os(b))),
@@ -174,23 +158,23 @@ def zoom_view() -> None:
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
     # start where OS 8 and OS 32 differ most (a boundary), not on an arbitrary spot
     y0, x0 = cost.most_disagreement(maps[8], maps[32], ZOOM_SIDE)
-    x = c1.slider(
+    x = links.slider(
+        c1,
         "Crop centre x (% of width)",
         0,
         100,
         initial("os_zoom_x", int(round(100 * x0))),
         key="os_zoom_x",
-        bind=BIND,
     )
-    y = c2.slider(
+    y = links.slider(
+        c2,
         "Crop centre y (% of height)",
         0,
         100,
         initial("os_zoom_y", int(round(100 * y0))),
         key="os_zoom_y",
-        bind=BIND,
     )
-    side = c3.slider("Crop size (px)", 16, 256, ZOOM_SIDE, step=8, key="os_zoom_size", bind=BIND)
+    side = links.slider(c3, "Crop size (px)", 16, 256, ZOOM_SIDE, step=8, key="os_zoom_size")
     c4.button(
         "Find the biggest difference",
         key="os_zoom_find",

@@ -11,7 +11,9 @@ from deeplab_viz import erf as E
 from deeplab_viz import receptive_field as R
 from deeplab_viz.atrous import effective_kernel_size
 from deeplab_viz.inference import resized_hw
+from deeplab_viz.links import Text
 from deeplab_viz.plots import receptive_field as P
+from ui import links
 from ui.sidebar import current_lesson
 
 MAX_SAMPLES = 8
@@ -51,42 +53,37 @@ st.caption(
 )
 
 PRESET_NAMES = list(R.PRESETS)
+LINK_LAYERS = Text(R.MAX_TEXT_CHARS, parse=R.layers_from_text)  # ?rf_layers=3,1,1;3,2,1
 
 
 def _reset_table() -> None:
     """A new preset starts a fresh table (and drops a custom stack from the link)."""
     st.session_state.pop("rf_base", None)
-    if "rf_layers" in st.query_params:
-        del st.query_params["rf_layers"]
+    links.drop_param("rf_layers")
 
 
-preset = st.selectbox(
+preset = links.selectbox(
+    st,
     "Preset",
     PRESET_NAMES,
     index=PRESET_NAMES.index(DEFAULT_PRESET),
     key="rf_preset",
-    bind="query-params",
     on_change=_reset_table,
     help="Main path of each network (shortcuts never widen the RF). ASPP presets add one "
     "3×3 branch at the given rate on top of the backbone.",
 )
 
-link_error = None
 base = st.session_state.get("rf_base")
 if base is None or base[0] != preset:
     rows = R.layers_to_rows(R.PRESETS[preset])
-    text = st.query_params.get("rf_layers") if base is None else None
-    if text:
-        try:
+    if base is None:  # the first run on this page: a custom stack may come with the link
+        # Checked in full (depth, numbers, RF size) before it reaches the table; a bad
+        # one is dropped from the link with the page's notice, so it cannot come back.
+        text = links.text_param("rf_layers", "Layer list", LINK_LAYERS)
+        if text is not None:
             rows = R.parse_rows(text)
-        except ValueError as exc:
-            link_error = (
-                f"The layer list in the link could not be read ({exc}); showing the preset."
-            )
     base = (preset, rows)
     st.session_state["rf_base"] = base
-if link_error:
-    st.error(link_error, icon="🔗")
 
 left, right = st.columns(2, gap="medium")
 with left:
@@ -116,16 +113,15 @@ try:
 except ValueError as exc:
     layers = None
     with right:
-        st.error(str(exc), icon="✋")
+        st.error(links.plain(str(exc)), icon="✋")  # it may quote what was typed
 
 if layers is not None:
     table = R.rf_table(layers)
     text = R.format_layers(layers)
     if text == R.format_layers(R.PRESETS[preset]):
-        if "rf_layers" in st.query_params:
-            del st.query_params["rf_layers"]
+        links.drop_param("rf_layers")
     else:  # a custom stack travels in the link
-        st.query_params["rf_layers"] = text
+        links.set_param("rf_layers", text)
     last = table[-1]
     with right:
         st.dataframe(
@@ -193,12 +189,8 @@ px_col, py_col = st.columns(2)
 for key, n in (("rf_x", img_w), ("rf_y", img_h)):  # a new, smaller image: stay on it
     if key in st.session_state and st.session_state[key] > n - 1:
         st.session_state[key] = n // 2
-pick_x = px_col.slider(
-    "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="rf_x", bind="query-params"
-)
-pick_y = py_col.slider(
-    "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="rf_y", bind="query-params"
-)
+pick_x = links.slider(px_col, "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="rf_x")
+pick_y = links.slider(py_col, "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="rf_y")
 placed = R.place_on_image(rows, (pick_y, pick_x), input_hw=input_hw, image_hw=(img_h, img_w))
 
 local_keys = [p.row.key for p in placed if p.row.size is not None]
@@ -211,14 +203,14 @@ with c_tab:
         key=lambda r: r.size,
         default=None,
     )
-    chosen = st.multiselect(
+    chosen = links.multiselect(
+        st,
         "Draw on the image",
         local_keys,
         default=[p.row.key for p in placed if p.row.part == "stage"]
         + ([widest_branch.key] if widest_branch is not None else []),
         format_func=titles.get,
         key="rf_boxes",
-        bind="query-params",
     )
     st.dataframe(
         pd.DataFrame(
@@ -344,50 +336,40 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
     targets = E.erf_targets(model.module)
     keys = list(targets)
     c1, c2, c3 = st.columns([2, 2, 1])
-    target = c1.selectbox(
+    target = links.selectbox(
+        c1,
         "Unit of",
         keys,
         index=keys.index("logits"),
         format_func=targets.get,
         key="rf_target",
-        bind="query-params",
         help="The last stage is what the ASPP sees; logits are the class scores.",
     )
-    inputs = c2.radio(
+    inputs = links.radio(
+        c2,
         "Gradient at",
         ["image", "noise"],
         format_func={"image": "your image", "noise": "random inputs (averaged)"}.get,
         horizontal=True,
         key="rf_inputs",
-        bind="query-params",
         help="Luo et al. average over random inputs; your image shows this one case.",
     )
     n = 1
     if inputs == "noise":
-        n = c2.slider(
-            "Number of random inputs (n_samples)",
-            1,
-            MAX_SAMPLES,
-            4,
-            key="rf_n",
-            bind="query-params",
-        )
+        n = links.slider(c2, "Number of random inputs (n_samples)", 1, MAX_SAMPLES, 4, key="rf_n")
     log = (
-        c3.radio(
+        links.radio(
+            c3,
             "Colour scale",
             ["linear", "log"],
             key="rf_scale",
-            bind="query-params",
             help="Log shows the faint tail, down to 1/10 000 of the peak.",
         )
         == "log"
     )
     trained = model.spec.pretrained
-    compare = trained and st.toggle(
-        "Compare with the same network with random weights",
-        value=True,
-        key="rf_compare",
-        bind="query-params",
+    compare = trained and links.toggle(
+        st, "Compare with the same network with random weights", value=True, key="rf_compare"
     )
     runs = [("trained weights", False)] if trained else [("random weights (as loaded)", False)]
     if compare:

@@ -13,11 +13,10 @@ from deeplab_viz.models import REGISTRY, ModelSpec
 from deeplab_viz.plots import aspp as P
 from deeplab_viz.plots import shapes as PS
 from deeplab_viz.receptive_field import model_rf_table
-from ui import cache
+from ui import cache, links
 from ui.sidebar import current_lesson
 from ui.widgets import initial
 
-BIND = "query-params"
 MODELS = ("shapes-deeplabv3", "shapes-deeplabv3plus")
 STRIDES = (8, 16, 32)
 HELDOUT_N = 24
@@ -170,33 +169,28 @@ if len(available) < len(MODELS):
 else:
     with st.container(border=True):
         c1, c2, c3 = st.columns([2, 3, 2])
-        model_name = c1.radio(
+        model_name = links.radio(
+            c1,
             "Model",
             list(MODELS),
             key="sl_model",
-            bind=BIND,
             help="shapes-deeplabv3: ASPP + head; "
             "shapes-deeplabv3plus: the same with the v3+ decoder.",
         )
-        seed = c1.number_input("Scene seed", 0, 99_999, 7, key="sl_seed", bind=BIND)
-        lo, hi = c2.slider(
+        seed = links.number_input(c1, "Scene seed", 0, 99_999, 7, key="sl_seed")
+        lo, hi = links.slider(
+            c2,
             "Object diameters (px)",
             SIZE_MIN,
             SIZE_MAX,
             (8, 120),
             key="sl_sizes",
-            bind=BIND,
             help="Drawn log-uniformly between the two values. The scene is 160×160 px; "
             "buckets: tiny < 12, small 12–32, medium 32–80, large ≥ 80.",
         )
-        n = c2.slider("Number of objects", 1, 10, 5, key="sl_count", bind=BIND)
-        shapes = c3.pills(
-            "Shapes",
-            list(SW.SHAPES),
-            selection_mode="multi",
-            default=list(SW.SHAPES),
-            key="sl_shapes",
-            bind=BIND,
+        n = links.slider(c2, "Number of objects", 1, 10, 5, key="sl_count")
+        shapes = links.pills(
+            c3, "Shapes", list(SW.SHAPES), default=list(SW.SHAPES), key="sl_shapes"
         )
         shapes = tuple(s for s in SW.SHAPES if s in (shapes or []))
         if not shapes:
@@ -287,22 +281,8 @@ else:
         size = scene.size
         c1, c2, c3 = st.columns([3, 3, 2])
         dy, dx = SL.largest_object_pixel(scene)
-        px = c1.slider(
-            "Picked pixel x",
-            0,
-            size - 1,
-            initial("sl_px", dx),
-            key="sl_px",
-            bind=BIND,
-        )
-        py = c2.slider(
-            "Picked pixel y",
-            0,
-            size - 1,
-            initial("sl_py", dy),
-            key="sl_py",
-            bind=BIND,
-        )
+        px = links.slider(c1, "Picked pixel x", 0, size - 1, initial("sl_px", dx), key="sl_px")
+        py = links.slider(c2, "Picked pixel y", 0, size - 1, initial("sl_py", dy), key="sl_py")
         c3.button("Centre of the largest object", key="sl_jump", on_click=_jump)
         mt = models[trained]
         obj = SL.pixel_object(scene, (py, px))

@@ -192,3 +192,46 @@ def test_a_deep_link_is_the_first_request_of_a_fresh_server(ctx):
         if page is not None:
             page.close()
         srv.stop()
+
+
+# A Markdown link, a Markdown image and an HTML tag aimed at addresses no page uses.
+HOSTILE_LINK_VALUE = (
+    "[Session expired](https://evil.example/login) ![](http://127.0.0.1:9/track.png) "
+    "<img src=http://127.0.0.1:9/t.png>"
+)
+
+
+def _page_link_keys(page_name: str) -> list[str]:
+    """The page's own link parameters, read from its code (grows with the page)."""
+    from test_links_fuzz import page_keys
+
+    return sorted(page_keys(f"pages/{page_name}.py"))
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_a_link_cut_short_or_poisoned_opens_every_page(ctx, server, page_name):
+    """``?sb_os=&sb_rates=`` plus a Markdown/HTML payload in every page parameter, in Chromium.
+
+    The page renders with the one-line notice, shows no exception, makes no ``<a>``
+    or ``<img>`` out of the payload and sends no request to its addresses.
+    """
+    from urllib.parse import urlencode
+
+    params = {"sb_os": "", "sb_rates": ""}
+    params.update({key: HOSTILE_LINK_VALUE for key in _page_link_keys(page_name)})
+    page = ctx.new_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    try:
+        page.goto(_url(server, page_name, urlencode(params)))
+        wait_idle(page)
+        body = page.locator("body").inner_text()
+        assert exceptions(page) == [], server.log_text()
+        assert "Traceback" not in body
+        assert "was not valid; showing the default" in body
+        assert page.locator('[data-testid="stMainBlockContainer"] h1').count() == 1
+        assert page.locator('a[href*="evil.example"]').count() == 0
+        assert page.locator('img[src*="127.0.0.1:9"]').count() == 0
+        assert not [u for u in requested if "evil.example" in u or "127.0.0.1:9/" in u]
+    finally:
+        page.close()

@@ -132,12 +132,62 @@ def test_a_bad_row_gives_one_sentence(app):
     assert not at.main.error and _metrics(at)["RF of the top unit"] == ["491 px"]
 
 
-def test_bad_layers_in_the_link_give_one_sentence(app):
-    app.query_params["rf_layers"] = "3,1,1;3,x"
+def _link_notice(at) -> str:
+    return " ".join(w.value for w in at.main.warning if w.value.startswith("The link's"))
+
+
+@pytest.mark.parametrize(
+    "layers,words",
+    [
+        ("3,1,1;3,x", "has a field that is not an integer"),
+        ("3,1,99999999999999999999", "at most 7 digits"),  # int64 overflow in the table
+        ("3," + "9" * 3990, "at most 7 digits"),
+        (";".join(["3"] * 200), "At most 100 layers"),
+        (";".join(["3,1000"] * 110), "At most 100 layers"),
+        (";".join(["3,1000"] * 4), "would pass 1,000,000,000 px"),
+    ],
+)
+def test_bad_layers_in_the_link_open_the_preset_with_one_notice(app, layers, words):
+    app.query_params["rf_layers"] = layers
     at = _open(app)
-    errors = [e.value for e in at.main.error]
-    assert len(errors) == 1 and "could not be read" in errors[0] and "\n" not in errors[0]
+    assert not at.main.error
+    notice = _link_notice(at)
+    assert notice.startswith(
+        "The link's value for “Layer list” was not valid; showing the default."
+    )
+    assert words in notice and "\n" not in notice
     assert _metrics(at)["RF of the top unit"] == ["491 px"]  # the preset instead
+    assert "rf_layers" not in at.query_params  # dropped from the link: it cannot come back
+
+
+def test_an_error_does_not_stick_to_later_runs(app):
+    """A bad link, then Home and back, then another stride: no error and no notice again."""
+    app.query_params["rf_layers"] = "3,1,99999999999999999999"
+    at = _open(app)
+    assert "was not valid" in _link_notice(at)
+    at.switch_page("pages/home.py").run()
+    assert not at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception and not at.main.error and not _link_notice(at)
+    assert _metrics(at)["RF of the top unit"] == ["491 px"]
+    at.sidebar.segmented_control(key="sb_os").set_value(16).run()
+    assert not at.exception and not at.main.error and not _link_notice(at)
+    # a bad edit shows its error while it is in the table, and not after
+    _edit(at, edited_rows={0: {"stride": 1000}, 1: {"stride": 1000}, 2: {"stride": 1000}})
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and "would pass 1,000,000,000 px" in errors[0]
+    at.switch_page("pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and not at.main.error
+    assert _metrics(at)["RF of the top unit"] == ["491 px"]
+
+
+def test_a_markdown_link_in_the_layer_list_is_not_rendered(app):
+    app.query_params["rf_layers"] = "[Session expired - sign in again](https://evil.example/login)"
+    at = _open(app)
+    notice = _link_notice(at)
+    assert "was not valid" in notice
+    assert "](https://" not in notice and "\\[Session expired" in notice  # escaped
 
 
 def test_query_params_reproduce_the_view(app):
