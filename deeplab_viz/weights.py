@@ -10,6 +10,14 @@ Lookup order for a file name:
 and only then a download into the cache folder, with a progress callback and a
 sha256 check. A download that fails its check is deleted, never used. Setting
 ``DEEPLAB_VIZ_OFFLINE=1`` forbids downloads altogether.
+
+A file in the first two folders is checked against its sha256 every time it is
+used (anyone may have put it there). A file in torch hub's checkpoint folder is
+taken as it is, as torchvision itself does: torch hub writes a file there only
+after its own hash check (``load_state_dict_from_url(..., check_hash=True)``,
+which torchvision's builders use, downloads to a temporary file and moves it into
+place once the sha256 prefix matches) and never re-hashes it afterwards. A damaged
+file there is still refused, one step later: the loader cannot read it.
 """
 
 from __future__ import annotations
@@ -31,12 +39,23 @@ ENV_OFFLINE = "DEEPLAB_VIZ_OFFLINE"
 Progress = Callable[[int, int | None], None]  # (bytes done, total bytes or None)
 
 
-class WeightsUnavailable(RuntimeError):
-    """A model file cannot be had here; ``message`` says how to get it (one line)."""
+REASONS = ("missing", "download", "damaged")
 
-    def __init__(self, message: str) -> None:
+
+class WeightsUnavailable(RuntimeError):
+    """A model file cannot be had here; ``message`` says how to get it (one line).
+
+    ``reason`` is what went wrong, in a word of :data:`REASONS`: ``missing`` (not
+    here, downloads off), ``download`` (the download failed), ``damaged`` (a local
+    copy fails its check or cannot be read).
+    """
+
+    def __init__(self, message: str, *, reason: str = "missing") -> None:
+        if reason not in REASONS:
+            raise ValueError(f"reason must be one of {REASONS}, got {reason!r}")
         super().__init__(message)
         self.message = message
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,13 @@ def cache_dir() -> Path:
     return base / "atrous-lab"
 
 
+def torch_hub_checkpoints() -> Path:
+    """The folder where torch hub keeps downloaded weights (follows ``TORCH_HOME``)."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def search_dirs(*, include_torch_hub: bool = False) -> list[Path]:
     """Folders searched for a model file, in order."""
     dirs = []
@@ -73,9 +99,7 @@ def search_dirs(*, include_torch_hub: bool = False) -> list[Path]:
         dirs.append(Path(env).expanduser())
     dirs.append(cache_dir())
     if include_torch_hub:
-        import torch.hub
-
-        dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
+        dirs.append(torch_hub_checkpoints())
     return dirs
 
 
@@ -94,6 +118,18 @@ def find(remote: RemoteFile, *, include_torch_hub: bool = False) -> Path | None:
         if p.is_file():
             return p
     return None
+
+
+def verified(remote: RemoteFile, path: Path) -> bool:
+    """Whether the local copy ``path`` of ``remote`` may be used.
+
+    A copy in torch hub's checkpoint folder was hash-checked by torch hub when it was
+    downloaded and is taken as it is (see the module's docstring); any other copy
+    must match its sha256 now.
+    """
+    if path.parent == torch_hub_checkpoints() and path.parent not in search_dirs():
+        return True
+    return remote.matches(sha256_file(path))
 
 
 def _where_to_put(remote: RemoteFile) -> str:
@@ -117,18 +153,49 @@ def fetch(
     """
     local = find(remote, include_torch_hub=include_torch_hub)
     if local is not None:
-        if not remote.matches(sha256_file(local)):
+        if not verified(remote, local):
             raise WeightsUnavailable(
                 f"{local} does not have the expected sha256 ({remote.sha256[:12]}…); "
-                f"replace it: {_where_to_put(remote)}"
+                f"replace it: {_where_to_put(remote)}",
+                reason="damaged",
             )
         return local
+    _check_online(remote)
+    return download(remote, cache_dir(), progress=progress, timeout_s=timeout_s)
+
+
+def _check_online(remote: RemoteFile) -> None:
     if os.environ.get(ENV_OFFLINE, "") not in ("", "0"):
         raise WeightsUnavailable(
             f"{remote.filename} is not here and downloads are off ({ENV_OFFLINE}); "
             + _where_to_put(remote)
         )
-    return download(remote, cache_dir(), progress=progress, timeout_s=timeout_s)
+
+
+def ensure(
+    remote: RemoteFile, *, progress: Progress | None = None, timeout_s: float = 30.0
+) -> tuple[Path, bool]:
+    """(verified path, downloaded now?) of ``remote`` in the weights folder or the cache.
+
+    For preparing a machine: unlike :func:`fetch`, a copy in the cache folder that
+    fails its check is downloaded again (the cache is the app's own), and torch
+    hub's folder is not looked at, so the cache ends up holding every file. A bad
+    copy in the weights folder (the user's) is reported, never replaced.
+    """
+    for folder in search_dirs():
+        path = folder / remote.filename
+        if not path.is_file():
+            continue
+        if remote.matches(sha256_file(path)):
+            return path, False
+        if folder != cache_dir():
+            raise WeightsUnavailable(
+                f"{path} does not have the expected sha256 ({remote.sha256[:12]}…); "
+                "delete or replace it",
+                reason="damaged",
+            )
+    _check_online(remote)
+    return download(remote, cache_dir(), progress=progress, timeout_s=timeout_s), True
 
 
 def download(
@@ -162,14 +229,16 @@ def download(
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise WeightsUnavailable(
-                f"could not download {remote.filename} ({reason}); {_where_to_put(remote)}"
+                f"could not download {remote.filename} ({reason}); {_where_to_put(remote)}",
+                reason="download",
             ) from None
         digest = h.hexdigest()
         if not remote.matches(digest):
             raise WeightsUnavailable(
                 f"the download of {remote.filename} is damaged (sha256 {digest[:12]}…, "
                 f"expected {remote.sha256[:12]}…) and was deleted; try again or "
-                + _where_to_put(remote)
+                + _where_to_put(remote),
+                reason="download",
             )
         os.replace(tmp, dest)
         return dest

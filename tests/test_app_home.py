@@ -56,13 +56,18 @@ def test_architecture_only_model_is_labelled(app):
 
 
 def test_missing_trained_weights_fall_back_with_a_clear_message(app):
+    from deeplab_viz.models.registry import FALLBACKS, REGISTRY
+
+    running = next(name for name in FALLBACKS if name in REGISTRY)
     at = app.run()
     at.sidebar.selectbox(key="sb_model").set_value("deeplabv3_resnet101").run()
     assert not at.exception
-    warning = " ".join(w.value for w in at.sidebar.warning)
-    assert "deeplabv3_resnet101" in warning and "voc-mobilenetv2" in warning
-    assert "deeplabv3_resnet101_coco" in warning  # names the file to put in place
-    assert "voc-mobilenetv2" in " ".join(c.value for c in at.sidebar.caption)
+    (warning,) = [w.value for w in at.main.warning]  # on the page, not only in the sidebar
+    assert "deeplabv3_resnet101" in warning and f"{running} runs instead" in warning
+    assert "python -m deeplab_viz fetch deeplabv3_resnet101" in warning and "http" not in warning
+    (details,) = at.main.expander
+    assert "deeplabv3_resnet101_coco" in details.code[0].value  # names the file to put in place
+    assert f"{running} · OS" in " ".join(c.value for c in at.sidebar.caption)
 
 
 def test_upload_then_bad_upload_keeps_the_previous_image(app):

@@ -217,22 +217,24 @@ def test_v3plus_runs_through_the_probe(bases):
     assert 0 <= ablate(model, probe, ["image pooling"]).changed_fraction <= 1
 
 
-def test_the_shapes_model_is_the_last_fallback(monkeypatch, tmp_path):
-    """No VOC file, no torchvision weights, no network: the shipped model still runs."""
+def test_a_shapes_model_is_never_the_fallback(monkeypatch, tmp_path):
+    """No VOC file, no real-photo model, no torchvision weights, no network: an error that
+    says what to get, never a ShapesWorld model on a photo."""
     import torch.hub
+
+    from deeplab_viz.models.registry import REAL_PHOTO_MODEL
+    from deeplab_viz.weights import WeightsUnavailable
 
     monkeypatch.setenv("DEEPLAB_VIZ_WEIGHTS_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("DEEPLAB_VIZ_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DEEPLAB_VIZ_OFFLINE", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.delitem(REGISTRY, REAL_PHOTO_MODEL, raising=False)
+    assert "shapes-deeplabv3" in REGISTRY
     for asked in ("deeplabv3_resnet50", "voc-mobilenetv2"):
-        model, notice = load_with_fallback(ModelSpec(name=asked, output_stride=16))
-        assert model.spec.name == "shapes-deeplabv3"
-        assert asked in notice and "shapes-deeplabv3" in notice and "\n" not in notice
-        rgb = SW.generate_scene(3).rgb
-        with torch.no_grad():
-            out = model.module(torch.zeros(1, 3, *rgb.shape[:2]))
-        assert out.shape == (1, 5, 160, 160)
+        with pytest.raises(WeightsUnavailable) as err:
+            load_with_fallback(ModelSpec(name=asked, output_stride=16))
+        assert "\n" not in err.value.message
 
 
 def test_random_weights_are_offered_and_seeded():

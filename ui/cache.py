@@ -20,6 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from deeplab_viz import first_run as FR
 from deeplab_viz.images import LoadedImage, load_image
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
 from deeplab_viz.models.registry import load_with_fallback
@@ -54,8 +55,9 @@ def model_for(spec: ModelSpec) -> LoadedModel:
 
 
 @st.cache_resource(max_entries=8, ttl=600, show_spinner=False)
-def model_or_fallback(spec: ModelSpec) -> tuple[LoadedModel, str | None]:
-    """The model for ``spec`` or, if its weights are not here, the offline default.
+def model_or_fallback(spec: ModelSpec) -> tuple[LoadedModel, FR.Fallback | None]:
+    """The model for ``spec`` or, if its weights cannot be had, the real-photo fallback
+    (never a ShapesWorld model) and why.
 
     Kept for ten minutes so a user who puts a weights file in place sees it soon.
     """
@@ -65,6 +67,12 @@ def model_or_fallback(spec: ModelSpec) -> tuple[LoadedModel, str | None]:
 @st.cache_data(max_entries=16, show_spinner=False)
 def sample_image(filename: str, max_side: int) -> LoadedImage:
     return load_image(SAMPLES_DIR / filename, max_side=max_side)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def scene_image(seed: int) -> LoadedImage:
+    """A generated ShapesWorld scene (deterministic in ``seed``)."""
+    return FR.scene_image(seed)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
