@@ -14,11 +14,14 @@ from pathlib import Path
 
 from . import weights as W
 from .commands import Parser, UsageError, positive_int
+from .first_run import fix_command
 from .images import ImageError, load_image
-from .inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, segment
+from .inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from .models import DEFAULT_MODEL, OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec, build_model
-from .models.registry import DEVICES, DTYPES, load_base, torchvision_remote
-from .palette import overlay, save_class_png
+from .models.registry import DEVICES, DTYPES, load_base, load_with_fallback, remote_file
+from .outputs import OutputError, output_stem, prepare_folder, write_images
+from .palette import class_image, overlay
+from .refine import PLAIN, InferenceOptions, json_fields, segment_refined
 
 
 def _size(text: str) -> int:
@@ -74,6 +77,34 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _scales(text: str) -> tuple[float, ...]:
+    from .multiscale import parse_scales
+
+    try:
+        return parse_scales(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_refine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crf", action="store_true", help="dense CRF with DeepLab's settings")
+    p.add_argument(
+        "--scales", type=_scales, default=(1.0,), metavar="S,S,…", help="input scales, e.g. 0.5,1"
+    )
+    p.add_argument("--flip", action="store_true", help="add left-right flipped inputs")
+
+
+def _options(args: argparse.Namespace) -> InferenceOptions:
+    from .crf import CRFParams
+    from .multiscale import check_scales
+
+    try:
+        check_scales(args.scales, size=args.size)
+        return InferenceOptions(args.scales, args.flip, CRFParams() if args.crf else None)
+    except ValueError as exc:
+        raise UsageError(f"{args.command}: {exc}") from None
+
+
 def _spec(args: argparse.Namespace) -> ModelSpec:
     try:
         return ModelSpec(
@@ -93,48 +124,87 @@ def _load(spec: ModelSpec) -> LoadedModel:
     return build_model(spec, base=base)
 
 
-def _unique_stem(path: Path, used: set[str]) -> str:
-    stem, k = path.stem or "image", 2
-    name = stem
+def _load_or_fall_back(spec: ModelSpec) -> LoadedModel:
+    """``spec``'s model or, when its weights cannot be had, the app's fallback.
+
+    A fallback is said in one sentence on stderr (its details on the next line); the
+    JSON then names the model that ran.
+    """
+    model, fell_back = load_with_fallback(spec, load=_load)
+    if fell_back is not None:
+        print(fell_back.sentence, file=sys.stderr)
+        print(f"details: {fell_back.details}", file=sys.stderr, flush=True)
+    return model
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    name, k = stem, 2
     while name in used:
         name, k = f"{stem}-{k}", k + 1
     used.add(name)
     return name
 
 
+def _segment_one(
+    model: LoadedModel,
+    name: str,
+    out: Path,
+    used: set[str],
+    size: int,
+    options: InferenceOptions = PLAIN,
+) -> dict:
+    """Segment one input and write its two PNGs (both or neither); its JSON record.
+
+    Raises ImageError for an unreadable input and OutputError when its outputs
+    cannot be named or written.
+    """
+    from PIL import Image
+
+    stem = _unique_stem(output_stem(name), used)
+    img = load_image(Path(name))
+    seg = segment_refined(model, img.rgb, size=size, options=options)
+    mask, over = out / f"{stem}.png", out / f"{stem}_overlay.png"
+    write_images(
+        [
+            (mask, class_image(seg.class_map)),
+            (over, Image.fromarray(overlay(img.rgb, seg.class_map))),
+        ]
+    )
+    h, w = seg.model_input_hw
+    return {
+        "path": name,
+        "model": model.spec.label,
+        "output_stride": model.spec.output_stride,
+        "size": [w, h],
+        "image_size": list(img.size),
+        "classes": {k: round(v, 5) for k, v in seg.fractions().items()},
+        "ms": round(seg.ms, 2),
+        "outputs": [str(mask), str(over)],
+        **json_fields(options, seg),
+    }
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
-    spec = _spec(args)
+    spec, options = _spec(args), _options(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
-    model = _load(spec)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        prepare_folder(out)
+    except OutputError as exc:  # nothing can be written: every input fails alike
+        for name in args.images:
+            print(json.dumps({"path": name, "error": str(exc)}), flush=True)
+        return 1
+    model = _load_or_fall_back(spec)
     failed, used = 0, set()
     for name in args.images:
-        path = Path(name)
         try:
-            img = load_image(path)
+            record = _segment_one(model, name, out, used, args.size, options)
         except ImageError as exc:
-            failed += 1
-            print(json.dumps({"path": name, "error": exc.message}), flush=True)
-            continue
-        seg = segment(model, img.rgb, size=args.size)
-        stem = _unique_stem(path, used)
-        save_class_png(seg.class_map, out / f"{stem}.png")
-        from PIL import Image
-
-        Image.fromarray(overlay(img.rgb, seg.class_map)).save(out / f"{stem}_overlay.png")
-        h, w = seg.model_input_hw
-        record = {
-            "path": name,
-            "model": spec.label,
-            "output_stride": spec.output_stride,
-            "size": [w, h],
-            "image_size": list(img.size),
-            "classes": {k: round(v, 5) for k, v in seg.fractions().items()},
-            "ms": round(seg.ms, 2),
-            "outputs": [str(out / f"{stem}.png"), str(out / f"{stem}_overlay.png")],
-        }
+            record = {"path": name, "error": exc.message}
+        except OutputError as exc:
+            record = {"path": name, "error": str(exc)}
+        failed += "error" in record
         print(json.dumps(record), flush=True)
     return 1 if failed else 0
 
@@ -147,14 +217,15 @@ def weights_status(name: str) -> tuple[bool, str]:
 
         path = LOCAL_DIR / f"{entry.local_file}.pt"
         if not path.is_file():
-            return False, f"{path} is missing; run python -m deeplab_viz train-shapes"
+            return False, f"{path} is missing; run {fix_command(entry)}"
         return True, str(path)
-    remote = entry.remote if entry.kind == "tflite" else torchvision_remote(name)
+    remote = remote_file(name)
+    assert remote is not None
     local = W.find(remote, include_torch_hub=entry.kind == "torchvision")
     if local is None:
-        return False, f"not here; downloads from {remote.url} on first use"
-    if not remote.matches(W.sha256_file(local)):
-        return False, f"{local} fails its sha256 check"
+        return False, f"not here; {fix_command(entry)} downloads it from {remote.url}"
+    if not W.verified(remote, local):
+        return False, f"{local} fails its sha256 check; run {fix_command(entry)}"
     return True, str(local)
 
 
@@ -183,7 +254,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval_voc(args: argparse.Namespace) -> int:
     from .evaluate import DatasetError, evaluate_voc, voc_ids
 
-    spec = _spec(args)
+    spec, options = _spec(args), _options(args)
     try:
         voc_ids(Path(args.dir), limit=args.limit)
     except DatasetError as exc:
@@ -196,6 +267,7 @@ def cmd_eval_voc(args: argparse.Namespace) -> int:
             size=args.size,
             limit=args.limit,
             progress=_progress_printer("eval-voc"),
+            options=options,
         )
     except DatasetError as exc:
         print(f"eval-voc: {exc}", file=sys.stderr)
@@ -216,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR")
     _add_model_args(p)
+    _add_refine_args(p)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("models", help="list the models and whether their weights are here")
@@ -226,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--limit", type=positive_int, default=None, help="first N images of val.txt")
     _add_model_args(p)
+    _add_refine_args(p)
     p.set_defaults(func=cmd_eval_voc)
 
     for module in _command_modules():

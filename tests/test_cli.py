@@ -111,7 +111,10 @@ def test_out_must_be_a_folder(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_unavailable_trained_weights_exit_1_with_advice(tmp_path, capsys):
+def test_unavailable_trained_weights_fall_back_in_one_sentence(tmp_path, capsys):
+    from deeplab_viz.models.registry import FALLBACKS, REGISTRY
+
+    running = next(name for name in FALLBACKS if name in REGISTRY)
     code = main(
         [
             "segment",
@@ -122,9 +125,13 @@ def test_unavailable_trained_weights_exit_1_with_advice(tmp_path, capsys):
             "deeplabv3_resnet50",
         ]
     )
-    assert code == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "deeplabv3_resnet50_coco" in err and "DEEPLAB_VIZ_WEIGHTS_DIR" in err
+    assert code == 0
+    captured = capsys.readouterr()
+    assert _lines(captured.out)[0]["model"].startswith(f"{running} · OS ")
+    sentence, details = captured.err.strip().splitlines()
+    assert "deeplabv3_resnet50" in sentence and f"{running} runs instead" in sentence
+    assert "python -m deeplab_viz fetch deeplabv3_resnet50" in sentence
+    assert "deeplabv3_resnet50_coco" in details and "DEEPLAB_VIZ_WEIGHTS_DIR" in details
 
 
 def test_random_weights_run_and_say_so(tmp_path, capsys):
@@ -153,6 +160,7 @@ def test_models_lists_every_model_and_availability(capsys):
     rows = {r["name"]: r for r in _lines(capsys.readouterr().out)}
     assert set(rows) == {
         "voc-mobilenetv2",
+        "voc-mobilenetv2-aspp",
         "deeplabv3_mobilenet_v3_large",
         "deeplabv3_resnet50",
         "deeplabv3_resnet101",

@@ -9,7 +9,14 @@ changes when that branch alone is switched off (projection and head re-run on th
 cached branch outputs). One JSON object on stdout, with ``model``,
 ``output_stride``, ``bias_share`` and the written ``outputs``.
 
-Exit codes: 0 done, 1 unreadable image or model unavailable, 2 bad arguments.
+When the model's trained weights cannot be had, the app's fallback model runs
+(one sentence on stderr says which and why; ``model`` names it).
+
+An output folder that cannot be created or written (a full disk, say) gives
+one JSON line ``{"path", "error"}``; no half-written map is left behind.
+
+Exit codes: 0 done, 1 unreadable image, unwritable output or no model available,
+2 bad arguments.
 """
 
 from __future__ import annotations
@@ -95,8 +102,9 @@ def aspp_report(model, rgb, *, size: int) -> tuple[dict, list]:
 def cmd_aspp(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..cli import _load, _spec
+    from ..cli import _load_or_fall_back, _spec
     from ..images import ImageError, load_image
+    from ..outputs import OutputError, prepare_folder, write_images
 
     spec = _spec(args)
     out = Path(args.out)
@@ -107,15 +115,21 @@ def cmd_aspp(args: argparse.Namespace) -> int:
     except ImageError as exc:
         print(f"aspp: {exc.message}", file=sys.stderr)
         return 1
-    model = _load(spec)
+    try:
+        prepare_folder(out)
+    except OutputError as exc:
+        print(json.dumps({"path": args.image, "error": str(exc)}), flush=True)
+        return 1
+    model = _load_or_fall_back(spec)
     report, pictures = aspp_report(model, img.rgb, size=args.size)
-    out.mkdir(parents=True, exist_ok=True)
     stem = safe_stem(args.image)
-    outputs = []
-    for slug, rgb in pictures:
-        path = out / f"{stem}_{slug}.png"
-        Image.fromarray(rgb).save(path)
-        outputs.append(str(path))
+    files = [(out / f"{stem}_{slug}.png", Image.fromarray(rgb)) for slug, rgb in pictures]
+    try:
+        write_images(files)  # all maps or none
+    except OutputError as exc:
+        print(json.dumps({"path": args.image, "error": str(exc)}), flush=True)
+        return 1
+    outputs = [str(path) for path, _ in files]
     for row, path in zip(report["branches"], outputs, strict=True):
         row["output"] = path
     print(json.dumps({"path": args.image, **report, "outputs": outputs}), flush=True)
