@@ -9,8 +9,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from deeplab_viz.models.registry import REAL_PHOTO_MODEL
+from ui import links
 from ui.bootstrap import ensure_app_entry
-from ui.sidebar import sidebar
+from ui.sidebar import open_on, sidebar
 
 ensure_app_entry()  # the first request of a fresh server: see ui/bootstrap.py
 
@@ -48,9 +50,13 @@ pages = {
     ]
     for section, items in SECTIONS.items()
 }
+# Pages whose lesson needs another model than the default open on it (until one is picked).
+OPENS_ON = {"aspp_explorer": REAL_PHOTO_MODEL}  # five ASPP branches, trained on real photos
 nav = st.navigation({k: v for k, v in pages.items() if v})
-st.session_state["_lesson"] = sidebar()
-try:
-    nav.run()
-finally:  # the lesson belongs to this run only; a page run on its own draws its own
-    st.session_state.pop("_lesson", None)
+open_on(OPENS_ON.get(nav.url_path))
+with links.notice_area():  # one notice on top for the link's values that were dropped
+    st.session_state["_lesson"] = sidebar()
+    try:
+        nav.run()
+    finally:  # the lesson belongs to this run only; a page run on its own draws its own
+        st.session_state.pop("_lesson", None)

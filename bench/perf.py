@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     size = 321 if args.quick else 513
     rgb = load_image(SAMPLE).rgb
 
-    voc = build_model(ModelSpec(device=args.device))
+    voc = build_model(ModelSpec(name="voc-mobilenetv2", device=args.device))
     resnet_spec = ModelSpec(
         name="deeplabv3_resnet50", pretrained=False, output_stride=16, device=args.device
     )

@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from deeplab_viz import aspp as A
+from deeplab_viz import voc_aspp_metrics as M
+from deeplab_viz.models.registry import REAL_PHOTO_MODEL
 from deeplab_viz.palette import overlay
 from deeplab_viz.plots import aspp as P
 from ui import aspp_cache as C
-from ui import cache
+from ui import cache, links
 from ui.sidebar import current_lesson
 
 # option shown (and kept in the link) → branch_map mode
@@ -85,7 +87,8 @@ else:
         + " and ".join(names)
         + ". It has **no atrous branches**: like the MobileNetV2 models of the TensorFlow "
         f"DeepLab model zoo it leaves them out to run fast. Its atrous convolutions sit {where}. "
-        "Choose a torchvision model in the sidebar to see the five-branch ASPP.",
+        f"Choose **{REAL_PHOTO_MODEL}** in the sidebar: the same trained backbone with the "
+        "full five-branch ASPP, trained on real photos.",
         icon=":material/hub:",
     )
 if not model.spec.pretrained:
@@ -104,12 +107,8 @@ def footprint_section(lesson, probe) -> None:
         if k in st.session_state and st.session_state[k] > n - 1:
             st.session_state[k] = n // 2
     c1, c2 = st.columns(2)
-    x = c1.slider(
-        "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="aspp_x", bind="query-params"
-    )
-    y = c2.slider(
-        "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="aspp_y", bind="query-params"
-    )
+    x = links.slider(c1, "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="aspp_x")
+    y = links.slider(c2, "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="aspp_y")
     fps = A.footprints(probe, (y, x))
     c_fig, c_txt = st.columns([2, 1], gap="medium")
     with c_fig:
@@ -169,13 +168,7 @@ footprint_section(lesson, probe)
 def maps_section(lesson, probe) -> None:
     st.header("2 · What each branch sees")
     mode = MODES[
-        st.radio(
-            "Show each branch as",
-            list(MODES),
-            horizontal=True,
-            key="aspp_mode",
-            bind="query-params",
-        )
+        links.radio(st, "Show each branch as", list(MODES), horizontal=True, key="aspp_mode")
     ]
     pictures = C.branch_pictures(*key, mode, align, probe)
     panels = []
@@ -293,13 +286,7 @@ def ablation_section(lesson, probe) -> None:
         "the branch outputs already computed (the backbone does not run again). Which "
         "pixels change their class?"
     )
-    off = st.pills(
-        "Branches to switch off",
-        names,
-        selection_mode="multi",
-        key="aspp_off",
-        bind="query-params",
-    )
+    off = links.pills(st, "Branches to switch off", names, key="aspp_off")
     off = tuple(n for n in names if n in (off or []))
     rgb = lesson.image.rgb
     before = overlay(rgb, probe.class_map)
@@ -356,6 +343,22 @@ def ablation_section(lesson, probe) -> None:
 
 ablation_section(lesson, probe)
 
+measured = C.shipped_ablation(model.spec.name)
+if measured is not None:
+    st.subheader("What each branch is worth on real labels")
+    st.markdown(M.ablation_summary(measured))
+    st.dataframe(
+        pd.DataFrame(M.branch_table(measured)),
+        hide_index=True,
+        width="stretch",
+        key="aspp_measured_table",
+    )
+    st.caption(
+        "IoU in points (×100) over the object classes present; Δ is the change from the full "
+        "model. Measured once when the model was trained (python -m deeplab_viz "
+        "train-voc-aspp --val …) and shipped with it; the live ablation above is your image."
+    )
+
 
 # --------------------------------------------------------------------------- Grad-CAM
 @st.fragment
@@ -364,12 +367,12 @@ def gradcam_section(lesson, probe) -> None:
     fractions = probe.fractions()
     classes = list(fractions)
     default = next((i for i, c in enumerate(classes) if c != "background"), 0)
-    target = st.selectbox(
+    target = links.selectbox(
+        st,
         "Class (those in the prediction, largest first)",
         classes,
         index=default,
         key="aspp_class",
-        bind="query-params",
         help=" · ".join(f"{c} {f:.1%}" for c, f in fractions.items()),
     )
     heavy = model.entry.family == "resnet" and model.device.type == "cpu"

@@ -40,6 +40,23 @@ def voc_base():
     return load_base("voc-mobilenetv2")
 
 
+@pytest.fixture(scope="session")
+def voc_reports(voc_base):
+    """``evaluate_voc`` of the offline TFLite model on the whole VOC subset at 8, 16 and 32."""
+    from deeplab_viz.evaluate import evaluate_voc
+    from deeplab_viz.models import ModelSpec, build_model
+
+    if not VOC_DIR.exists():
+        pytest.skip(f"{VOC_DIR} not found")
+    return {
+        os_: evaluate_voc(
+            VOC_DIR,
+            build_model(ModelSpec(name="voc-mobilenetv2", output_stride=os_), base=voc_base),
+        )
+        for os_ in (8, 16, 32)
+    }
+
+
 def _pin_navigation_mode(monkeypatch) -> None:
     """Make AppTest run app.py like a running server does.
 

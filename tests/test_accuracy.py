@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from conftest import TFLITE, VOC_DIR
 
-from deeplab_viz.evaluate import VOC_SUBSET_CORE, confusion, evaluate_voc, scores
-from deeplab_viz.models import ModelSpec, build_model
+from deeplab_viz.evaluate import VOC_SUBSET_CORE, confusion, scores
 
 
 def test_confusion_and_scores_by_hand():
@@ -38,11 +37,9 @@ def test_classes_only_predicted_do_not_enter_the_mean():
 @pytest.mark.skipif(
     not (TFLITE.exists() and VOC_DIR.exists()), reason="model or VOC subset missing"
 )
-def test_offline_model_accuracy_on_the_full_subset(voc_base):
-    reports = {}
+def test_offline_model_accuracy_on_the_full_subset(voc_reports):
+    reports = voc_reports
     for os_ in (8, 16, 32):
-        model = build_model(ModelSpec(output_stride=os_), base=voc_base)
-        reports[os_] = evaluate_voc(VOC_DIR, model)
         core = reports[os_]["miou_core7"]
         print(
             f"OS {os_}: pixel accuracy {reports[os_]['pixel_accuracy']:.4f}, core-7 mIoU {core:.4f}"

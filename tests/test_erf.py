@@ -345,7 +345,7 @@ def test_image_erf_offline_model_trained_is_wider_than_random(voc_base) -> None:
     """Luo et al.: training widens the ERF (here on the offline model, at its last stage)."""
     from deeplab_viz.models import ModelSpec, build_model
 
-    model = build_model(ModelSpec(), base=voc_base)
+    model = build_model(ModelSpec(name="voc-mobilenetv2"), base=voc_base)
     rgb = _image(97, 97)
     kw = dict(size=129, target="stage:stage5", pixel_yx=(48, 48), inputs="noise", n_samples=2)
     trained = E.image_erf(model, rgb, **kw)

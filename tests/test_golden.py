@@ -41,7 +41,7 @@ def _mismatch(class_map: np.ndarray, golden: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def model(voc_base):
-    return build_model(ModelSpec(), base=voc_base)
+    return build_model(ModelSpec(name="voc-mobilenetv2"), base=voc_base)
 
 
 def test_rotation0_matches_golden(model):

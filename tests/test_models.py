@@ -232,7 +232,7 @@ def test_plan_arithmetic():
         ({"dtype": "int8"}, "dtype"),
         ({"dtype": "float16", "device": "cpu"}, "CUDA only"),
         ({"device": "tpu"}, "device"),
-        ({"pretrained": False}, "trained weights"),
+        ({"name": "voc-mobilenetv2", "pretrained": False}, "trained weights"),
     ],
 )
 def test_spec_validation(kwargs, message):

@@ -49,8 +49,29 @@ def _changed(at) -> str:
     return next(m.value for m in at.main.metric if m.label == "Pixels that changed class")
 
 
+def test_the_page_opens_on_the_five_branch_real_photo_model(app):
+    """Unless the user picked a model, the ASPP explorer runs voc-mobilenetv2-aspp at OS 16."""
+    from deeplab_viz.models.registry import REAL_PHOTO_MODEL, REGISTRY
+
+    if REAL_PHOTO_MODEL not in REGISTRY:
+        pytest.skip(f"{REAL_PHOTO_MODEL} is not in assets/models")
+    at = _open(app, sb_size="257")
+    assert at.sidebar.selectbox(key="sb_model").value == REAL_PHOTO_MODEL
+    assert at.sidebar.segmented_control(key="sb_os").value == 16
+    assert list(_table(at)) == ["1×1", "rate 6", "rate 12", "rate 18", "image pooling", "bias"]
+    assert "What each branch is worth on real labels" in [h.value for h in at.main.subheader]
+    # the model is now in the link, so it carries on to the other pages
+    at.switch_page("pages/home.py").run()
+    assert at.sidebar.selectbox(key="sb_model").value == REAL_PHOTO_MODEL
+    # a model the user picks wins everywhere, the ASPP explorer included
+    at.sidebar.selectbox(key="sb_model").set_value("deeplabv3_mobilenet_v3_large:random").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sb_model").value == "deeplabv3_mobilenet_v3_large:random"
+
+
 def test_offline_model_has_two_branches_and_says_so(app):
-    at = _open(app)
+    at = _open(app, sb_model="voc-mobilenetv2")
     info = " ".join(i.value for i in at.main.info)
     assert "voc-mobilenetv2 · OS 8" in info
     assert "only **2 ASPP branches**" in info and "no atrous branches" in info
@@ -103,7 +124,7 @@ def test_resnet_architecture_has_five_branches(app):
 
 
 def test_switching_branches_off_changes_pixels(app):
-    at = _open(app)
+    at = _open(app, sb_model="voc-mobilenetv2")  # two branches: both off leaves one class
     table = _table(at)
     at.button_group(key="aspp_off").set_value(["1×1"]).run()
     assert not at.exception

@@ -135,7 +135,7 @@ def test_stage_erf_of_the_offline_model_shows_gridding(voc_base):
     from deeplab_viz.models import ModelSpec, build_model
     from deeplab_viz.stage_erf import dilated_stages, previous_stage, stage_erf, stage_input
 
-    model = build_model(ModelSpec(output_stride=8), base=voc_base)
+    model = build_model(ModelSpec(name="voc-mobilenetv2", output_stride=8), base=voc_base)
     stages = dilated_stages(model.module)
     assert [s.name for s in stages] == ["stage4", "stage5"]
     assert stages[-1].dilations == (2, 4, 4, 4)
@@ -174,8 +174,8 @@ def test_no_dilated_stage_at_output_stride_32(voc_base):
     from deeplab_viz.models import ModelSpec, build_model
     from deeplab_viz.stage_erf import dilated_stages, stage_infos
 
-    model = build_model(ModelSpec(output_stride=32), base=voc_base)
+    model = build_model(ModelSpec(name="voc-mobilenetv2", output_stride=32), base=voc_base)
     assert dilated_stages(model.module) == []
     assert len(stage_infos(model.module)) == 5
-    at16 = build_model(ModelSpec(output_stride=16), base=voc_base)
+    at16 = build_model(ModelSpec(name="voc-mobilenetv2", output_stride=16), base=voc_base)
     assert [s.dilations for s in dilated_stages(at16.module)] == [(1, 2, 2, 2)]

@@ -25,7 +25,7 @@ def image():
 
 @pytest.fixture(scope="module")
 def voc(voc_base):
-    return build_model(ModelSpec(), base=voc_base)
+    return build_model(ModelSpec(name="voc-mobilenetv2"), base=voc_base)
 
 
 @pytest.fixture(scope="module")

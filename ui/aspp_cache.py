@@ -20,6 +20,14 @@ from deeplab_viz.plots import aspp as P
 from deeplab_viz.probe import Probe
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def shipped_ablation(name: str) -> dict | None:
+    """The branch ablation on real labels that ships with a model's metadata, if any."""
+    from deeplab_viz.voc_aspp_metrics import shipped_ablation as read
+
+    return read(name)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def split(spec: ModelSpec, image_key: str, size: int, _model: LoadedModel, _probe: Probe):
     """:func:`deeplab_viz.aspp.projection_split` of the probe."""

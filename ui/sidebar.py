@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from deeplab_viz import first_run as FR
 from deeplab_viz.images import DEFAULT_MAX_SIDE, ImageError, LoadedImage, describe
 from deeplab_viz.inference import DEFAULT_SIZE
 from deeplab_viz.models import OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec
-from deeplab_viz.models.registry import DEFAULT_MODEL
+from deeplab_viz.models.registry import DEFAULT_MODEL, is_shapes_model
 
-from . import cache
+from . import cache, links
 from .bootstrap import ensure_app_entry
 
 SIZES = (257, 321, 385, 449, 513, 641, 769, 1025)
@@ -31,8 +32,8 @@ class Lesson:
 
     image: LoadedImage
     requested: ModelSpec  # what the user asked for
-    model: LoadedModel  # what runs: the same, or the offline fallback
-    notice: str | None  # why it fell back, if it did
+    model: LoadedModel  # what runs: the same, or the fallback
+    notice: FR.Fallback | None  # why it fell back, if it did
     size: int  # longest side fed to the model, pixels
 
     @property
@@ -77,37 +78,67 @@ def _on_model_change() -> None:
     """A new model starts at the stride its weights were trained at."""
     name = st.session_state["sb_model"].partition(":")[0]
     st.session_state["sb_os"] = REGISTRY[name].native_stride
+    st.session_state["_model_chosen"] = True  # from now on the pages keep the user's choice
+
+
+def open_on(model_name: str | None) -> None:
+    """Start this page on ``model_name`` (None: the app's default) until the user picks one.
+
+    A page whose lesson needs another model than the default (the ASPP explorer
+    needs five branches) opens on it, at that model's trained stride, and the
+    session keeps it on the other pages, as if picked in the sidebar (the
+    sidebar's caption names it). A model picked in the sidebar or named in the
+    link always wins. Call before :func:`sidebar` draws the picker.
+    """
+    target = model_name if model_name in REGISTRY else DEFAULT_MODEL
+    if links.in_link("sb_model"):  # a model in the link counts as picked, for the session
+        st.session_state["_model_chosen"] = True
+    if st.session_state.get("_model_chosen"):
+        return
+    if st.session_state.get("sb_model", DEFAULT_MODEL) != target:
+        st.session_state["sb_model"] = target
+        st.session_state["_model_chosen"] = True  # the session keeps it from here on
+        if not links.in_link("sb_os"):  # a stride in the link is kept
+            st.session_state["sb_os"] = REGISTRY[target].native_stride
 
 
 def image_picker() -> LoadedImage:
-    """A sample or the user's upload; a bad upload keeps the last good image."""
-    samples = cache.sample_files()
-    sample = st.selectbox(
+    """A sample, a generated ShapesWorld scene or the user's upload; a bad upload keeps
+    the last good image."""
+    samples = [*cache.sample_files(), FR.SCENE_SOURCE]
+    sample = links.selectbox(
+        st,
         "Sample image",
         samples,
         index=samples.index(cache.DEFAULT_SAMPLE),
         key="sb_sample",
-        bind="query-params",
+        help=f"“{FR.SCENE_SOURCE}”: the world the ShapesWorld models were trained on.",
     )
+    seed = None
+    if sample == FR.SCENE_SOURCE:
+        seed = links.number_input(st, "Scene seed", 0, 99_999, 7, key="sb_scene")
     upload = st.file_uploader(
         "…or your own image",
         type=UPLOAD_TYPES,
         key="sb_upload",
         help="Up to the size cap in the app's settings; big images are scaled to 1024 px.",
     )
-    image = cache.sample_image(sample, DEFAULT_MAX_SIDE)
+    if seed is None:
+        image = cache.sample_image(sample, DEFAULT_MAX_SIDE)
+    else:
+        image = cache.scene_image(int(seed))
     if upload is not None:
         try:
             image = cache.upload_image(upload.getvalue(), upload.name, DEFAULT_MAX_SIDE)
             st.session_state["sb_last_upload"] = image
             st.caption("Using your upload; remove it (×) to go back to the sample.")
         except ImageError as exc:
-            st.error(exc.message, icon="🖼️")
+            st.error(links.plain(exc.message), icon="🖼️")  # the file name is not Markdown
             last = st.session_state.get("sb_last_upload")
             if last is not None:
                 st.caption("Still showing your previous image.")
                 image = last
-    st.caption(describe(image))
+    st.caption(links.plain(describe(image)))
     return image
 
 
@@ -116,35 +147,33 @@ def model_picker() -> tuple[ModelSpec, int]:
     # Options are the short names (":random" for architecture only), with no
     # format_func: a bound widget writes what it displays into the link, so this
     # keeps links short and readable (?sb_model=deeplabv3_resnet50:random).
-    choice = st.selectbox(
+    choice = links.selectbox(
+        st,
         "Model",
         opts,
         index=opts.index(DEFAULT_MODEL),
         key="sb_model",
-        bind="query-params",
         on_change=_on_model_change,
         help="“:random” = the architecture with random weights (no download needed).",
     )
-    st.caption(_model_label(choice))
     name, _, random = choice.partition(":")
     entry = REGISTRY[name]
-    os_ = st.segmented_control(
+    os_ = links.segmented_control(
+        st,
         "Output stride",
         list(OUTPUT_STRIDES),
         default=REGISTRY[DEFAULT_MODEL].native_stride,
-        required=True,
         key="sb_os",
-        bind="query-params",
         help=f"This model was trained at {entry.native_stride}. Smaller = denser "
         "features and more compute; the same weights serve every stride.",
     )
     rates = "scale"
     if entry.trained_rates:
-        rates = st.radio(
+        rates = links.radio(
+            st,
             "ASPP rates",
             ["scale", "keep"],
             key="sb_rates",
-            bind="query-params",
             horizontal=True,
             help="scale: rates follow the stride so each branch keeps its reach in image "
             "pixels (rate × output stride); keep: the trained rates at every stride.",
@@ -154,12 +183,12 @@ def model_picker() -> tuple[ModelSpec, int]:
         dtype = "float32"
         if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
             dtype = st.selectbox("Precision", ["float32", "float16", "bfloat16"], key="sb_dtype")
-        size = st.select_slider(
+        size = links.select_slider(
+            st,
             "Working size (longest side, px)",
             SIZES,
-            value=DEFAULT_SIZE,
+            DEFAULT_SIZE,
             key="sb_size",
-            bind="query-params",
             help="What the model sees. 513 is the crop size the VOC models were trained at.",
         )
     spec = ModelSpec(
@@ -179,10 +208,26 @@ def sidebar() -> Lesson:
         image = image_picker()
         spec, size = model_picker()
         model, notice = cache.model_or_fallback(spec)
-        if notice:
-            st.warning(notice, icon="📦")
-        st.caption(f"Running: **{model.spec.label}** on {model.spec.device}")
+        st.caption(
+            FR.running_caption(
+                REGISTRY[model.spec.name].title,
+                model.spec.label,
+                model.spec.device,
+                instead_of=notice.requested if notice else None,
+            )
+        )
+    show_notices(notice, model.spec.name, image)
     return Lesson(image=image, requested=spec, model=model, notice=notice, size=size)
+
+
+def show_notices(notice: FR.Fallback | None, running: str, image: LoadedImage) -> None:
+    """In the main area: which model runs instead and why; a ShapesWorld model on a photo."""
+    if notice is not None:
+        st.warning(notice.sentence, icon="📦")
+        with st.expander("Details"):
+            st.code(notice.details, language=None, wrap_lines=True)
+    if is_shapes_model(running) and not FR.is_scene(image):
+        st.info(FR.shapes_on_photo(running), icon=":material/category:")
 
 
 def current_lesson() -> Lesson:

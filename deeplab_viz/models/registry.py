@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 
 from .. import weights as W
+from ..first_run import Fallback, fallback
 from .layers import DeepLabV3
 from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
 
@@ -32,7 +33,12 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Models trained by Atrous Lab itself ship in the repository: weights + metadata JSON.
 LOCAL_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
-LAST_FALLBACK = "shapes-deeplabv3"  # ships with the project: runs with no network, no cache
+# Trained on real photos by Atrous Lab, ships in assets/models (backbone included): runs
+# with no network and no cache, so it is where a photo goes when other weights are missing.
+REAL_PHOTO_MODEL = "voc-mobilenetv2-aspp"
+TFLITE_MODEL = "voc-mobilenetv2"  # the one checked against the Task Library's golden masks
+# Where a model whose weights cannot be had falls back to, in order (never ShapesWorld).
+FALLBACKS = (REAL_PHOTO_MODEL, TFLITE_MODEL)
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ def _local_entry(name: str, stem: str) -> ModelEntry | None:
     try:
         meta = json.loads((LOCAL_DIR / f"{stem}.json").read_text())
         arch, inp = meta["architecture"], meta["input"]
+        data = meta.get("dataset", {})
+        dataset = data.get("name") if isinstance(data, dict) else None
+        command = "train-voc-aspp" if arch["family"] == "tflite_mnv2" else "train-shapes"
         return ModelEntry(
             name=name,
             title=meta["title"],
@@ -125,22 +134,40 @@ def _local_entry(name: str, stem: str) -> ModelEntry | None:
             mean=tuple(float(v) for v in inp["mean"]),
             std=tuple(float(v) for v in inp["std"]),
             align_corners=bool(arch["align_corners"]),
-            dataset=f"ShapesWorld (generated, {len(meta['class_names'])} classes)",
+            dataset=dataset or f"ShapesWorld (generated, {len(meta['class_names'])} classes)",
             license=meta["license"],
-            source=f"assets/models/{stem}.pt (python -m deeplab_viz train-shapes)",
+            source=f"assets/models/{stem}.pt (python -m deeplab_viz {command})",
             local_file=stem,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-for _name, _stem in (
-    ("shapes-deeplabv3", "shapes_deeplabv3"),
-    ("shapes-deeplabv3plus", "shapes_deeplabv3plus"),
-):
-    _entry = _local_entry(_name, _stem)
-    if _entry is not None:
-        REGISTRY[_name] = _entry
+LOCAL_MODELS = {
+    REAL_PHOTO_MODEL: "voc_mobilenetv2_aspp",
+    "shapes-deeplabv3": "shapes_deeplabv3",
+    "shapes-deeplabv3plus": "shapes_deeplabv3plus",
+}
+
+
+def register_local_models() -> None:
+    """(Re-)read the JSON of every model in ``assets/models`` into the registry.
+
+    Called at import; a training command calls it again after writing a new model.
+    """
+    for name, stem in LOCAL_MODELS.items():
+        entry = _local_entry(name, stem)
+        if entry is not None:
+            REGISTRY[name] = entry
+
+
+register_local_models()
+
+
+def is_shapes_model(name: str) -> bool:
+    """True for the models trained on generated ShapesWorld scenes (not on photos)."""
+    entry = REGISTRY.get(name)
+    return entry is not None and entry.family == "shapes_resnet"
 
 
 def model_names() -> tuple[str, ...]:
@@ -253,6 +280,14 @@ def torchvision_remote(name: str) -> W.RemoteFile:
     return W.RemoteFile(filename=filename, url=url, sha256=prefix)
 
 
+def remote_file(name: str) -> W.RemoteFile | None:
+    """The downloadable weights file of ``name``; None for models that ship in assets."""
+    entry = REGISTRY[name]
+    if entry.kind == "torchvision":
+        return torchvision_remote(name)
+    return entry.remote
+
+
 def load_base(
     name: str, *, pretrained: bool = True, progress: W.Progress | None = None
 ) -> tuple[DeepLabV3, tuple[str, ...]]:
@@ -270,32 +305,56 @@ def load_base(
         module, labels = load_tflite_model(path)
         return _freeze(module), labels
     if entry.kind == "local":
-        from .shapes import load_shapes_model
-
         assert entry.local_file is not None
         try:
-            module, labels = load_shapes_model(
-                entry.local_file, pretrained=pretrained, folder=LOCAL_DIR
-            )
-        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            module, labels = _load_local(entry, pretrained=pretrained)
+        except (OSError, RuntimeError, ValueError, KeyError, EOFError) as exc:
             raise W.WeightsUnavailable(
                 f"{LOCAL_DIR / entry.local_file}.pt cannot be read ({exc.__class__.__name__}); "
-                "restore it from the repository or run python -m deeplab_viz train-shapes"
+                f"restore it from the repository or run python -m deeplab_viz "
+                f"{entry.source.rsplit(' ', 1)[-1].rstrip(')')}",
+                reason="missing" if isinstance(exc, FileNotFoundError) else "damaged",
             ) from None
         return _freeze(module), labels
 
     from .torchvision_models import build_torchvision, class_names
 
-    state = None
-    if pretrained:
-        path = W.fetch(torchvision_remote(name), progress=progress, include_torch_hub=True)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise W.WeightsUnavailable(
-                f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__})"
-            ) from None
-    return _freeze(build_torchvision(name, state_dict=state)), class_names(name)
+    if not pretrained:
+        return _freeze(build_torchvision(name, state_dict=None)), class_names(name)
+    path = W.fetch(torchvision_remote(name), progress=progress, include_torch_hub=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise W.WeightsUnavailable(
+            f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__})",
+            reason="damaged",
+        ) from None
+    try:
+        module = build_torchvision(name, state_dict=state)
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:  # wrong keys or shapes
+        raise W.WeightsUnavailable(
+            f"{path} does not hold {name}'s weights ({exc.__class__.__name__})",
+            reason="damaged",
+        ) from None
+    return _freeze(module), class_names(name)
+
+
+def _load_local(entry: ModelEntry, *, pretrained: bool) -> tuple[DeepLabV3, tuple[str, ...]]:
+    """A model that ships in ``assets/models``: trained weights, or seeded random ones."""
+    assert entry.local_file is not None
+    if entry.family == "tflite_mnv2":
+        from .voc_aspp import load_voc_aspp, read_metadata, skeleton
+
+        if pretrained:
+            return load_voc_aspp(folder=LOCAL_DIR)
+        meta = read_metadata(LOCAL_DIR)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = skeleton(meta["architecture"], len(meta["class_names"]))
+        return module.eval(), tuple(meta["class_names"])
+    from .shapes import load_shapes_model
+
+    return load_shapes_model(entry.local_file, pretrained=pretrained, folder=LOCAL_DIR)
 
 
 def build_model(
@@ -335,14 +394,17 @@ def load_with_fallback(
     *,
     progress: W.Progress | None = None,
     load: Callable[[ModelSpec], LoadedModel] | None = None,
-) -> tuple[LoadedModel, str | None]:
+) -> tuple[LoadedModel, Fallback | None]:
     """Load ``spec``; if its trained weights cannot be had, fall back.
 
-    The fallbacks, in order: the offline VOC model, then the ShapesWorld model that
-    ships with the project. ``load`` builds a model for a spec (the app passes its
-    cached loader); it must raise :class:`~deeplab_viz.weights.WeightsUnavailable`
-    when weights are missing. Returns the model and, when it fell back, one line
-    for the user saying why and what to do.
+    The fallbacks, in order: the real-photo model that ships with the project
+    (:data:`REAL_PHOTO_MODEL`), then the TFLite VOC model; never a ShapesWorld
+    model, so a photo is segmented by one only when the user chose it. ``load``
+    builds a model for a spec (the app passes its cached loader); it must raise
+    :class:`~deeplab_viz.weights.WeightsUnavailable` when weights are missing.
+    Returns the model and, when it fell back, a
+    :class:`~deeplab_viz.first_run.Fallback` whose ``sentence`` tells the user
+    which model runs instead, why, and what to do.
     """
     if load is None:
 
@@ -355,10 +417,10 @@ def load_with_fallback(
         return load(spec), None
     except W.WeightsUnavailable as exc:
         first = exc
-    for name in (DEFAULT_MODEL, LAST_FALLBACK):
+    for name in FALLBACKS:
         if name == spec.name or name not in REGISTRY:
             continue
-        fallback = ModelSpec(
+        fallback_spec = ModelSpec(
             name=name,
             output_stride=spec.output_stride,
             aspp_rates=spec.aspp_rates,
@@ -366,18 +428,8 @@ def load_with_fallback(
             dtype=spec.dtype,
         )
         try:
-            model = load(fallback)
+            model = load(fallback_spec)
         except W.WeightsUnavailable:
             continue
-        advice = "."
-        if spec.entry.kind == "torchvision":
-            advice = (
-                f"; choose “{spec.name}:random” (architecture only) to explore its "
-                "structure with random weights."
-            )
-        notice = (
-            f"Trained weights for {spec.name} are not available: {first.message}. "
-            f"Showing {name} instead{advice}"
-        )
-        return model, notice
+        return model, fallback(spec.entry, name, first.message, first.reason)
     raise first

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,24 +191,91 @@ def _block_scope(i: int) -> str:
     return f"{PREFIX}/expanded_conv" + ("" if i == 0 else f"_{i}")
 
 
-def build_from_tflite(data: bytes) -> tuple[DeepLabV3, tuple[str, ...]]:
-    """Rebuild the PyTorch model from TFLite bytes; returns (model, class names)."""
-    graph = read_tflite(data)
-    reader = _TensorReader(graph)
-    blocks: list[nn.Module] = []
-    for i, (expansion, stride) in enumerate(_MNV2_BLOCKS):
-        scope = _block_scope(i)
-        expand = reader.conv(f"{scope}/expand") if expansion != 1 else None
-        dw = reader.depthwise(f"{scope}/depthwise")
-        proj = reader.conv(f"{scope}/project")
-        blocks.append(InvertedResidual(expand, dw, proj, native_stride=stride))
-    stem_conv = nn.Sequential(reader.conv(f"{PREFIX}/Conv"), nn.ReLU6())
+def _stages(stem: nn.Conv2d, blocks: list[InvertedResidual]) -> OrderedDict[str, nn.Module]:
+    """The stem conv and the 17 blocks grouped into the named stages of ``MNV2_STAGES``."""
+    stem_conv = nn.Sequential(stem, nn.ReLU6())
     stages: OrderedDict[str, nn.Module] = OrderedDict()
     start = 0
     for name, end in MNV2_STAGES:
         mods = ([stem_conv] if start == 0 else []) + blocks[start : end + 1]
         stages[name] = nn.Sequential(*mods)
         start = end + 1
+    return stages
+
+
+@dataclass(frozen=True)
+class BlockWidths:
+    """Channels of one inverted-residual block: input, expanded (None: no expansion), output."""
+
+    cin: int
+    hidden: int | None
+    cout: int
+
+
+def block_widths(stages: nn.Module) -> tuple[int, tuple[BlockWidths, ...]]:
+    """(stem channels, widths of every block) of a built MobileNetV2 backbone."""
+    blocks = [m for m in stages.modules() if isinstance(m, InvertedResidual)]
+    stem = next(m for m in stages.modules() if isinstance(m, nn.Conv2d))
+    widths = tuple(
+        BlockWidths(
+            cin=b.spatial_conv.in_channels
+            if isinstance(b.expand, nn.Identity)
+            else b.expand[0].in_channels,
+            hidden=None if isinstance(b.expand, nn.Identity) else b.expand[0].out_channels,
+            cout=b.project.out_channels,
+        )
+        for b in blocks
+    )
+    return stem.out_channels, widths
+
+
+def mnv2_stages(
+    stem_channels: int, widths: Sequence[BlockWidths], *, output_stride: int = 8
+) -> OrderedDict[str, nn.Module]:
+    """An empty MobileNetV2 backbone of the given widths, wired for ``output_stride``.
+
+    The same module tree (and so the same state-dict keys) that
+    :func:`build_from_tflite` produces, with zero weights: for loading a checkpoint
+    of a model built on this backbone with no TFLite file at hand. Strides and
+    dilations follow :func:`~deeplab_viz.models.output_stride.plan` with TF's
+    convention, which at output stride 8 is the wiring stored in the TFLite file.
+    """
+    from .output_stride import FAMILIES, plan
+
+    if len(widths) != len(_MNV2_BLOCKS):
+        raise ValueError(f"MobileNetV2 has {len(_MNV2_BLOCKS)} blocks, got {len(widths)} widths")
+    fam = FAMILIES["tflite_mnv2"]
+    wiring = plan(
+        [s for _, s in _MNV2_BLOCKS],
+        stem_stride=fam.stem_stride,
+        output_stride=output_stride,
+        convention=fam.convention,
+    )
+    blocks = []
+    for (expansion, native), w, (stride, dilation) in zip(
+        _MNV2_BLOCKS, widths, wiring, strict=True
+    ):
+        c = w.hidden if w.hidden is not None else w.cin
+        if (expansion != 1) != (w.hidden is not None):
+            raise ValueError("block widths do not match MobileNetV2's expansions")
+        expand = SameConv2d(w.cin, c, 1) if w.hidden is not None else None
+        dw = SameConv2d(c, c, 3, stride=stride, dilation=dilation, groups=c)
+        blocks.append(InvertedResidual(expand, dw, SameConv2d(c, w.cout, 1), native_stride=native))
+    return _stages(SameConv2d(3, stem_channels, 3, stride=2), blocks)
+
+
+def build_from_tflite(data: bytes) -> tuple[DeepLabV3, tuple[str, ...]]:
+    """Rebuild the PyTorch model from TFLite bytes; returns (model, class names)."""
+    graph = read_tflite(data)
+    reader = _TensorReader(graph)
+    blocks: list[InvertedResidual] = []
+    for i, (expansion, stride) in enumerate(_MNV2_BLOCKS):
+        scope = _block_scope(i)
+        expand = reader.conv(f"{scope}/expand") if expansion != 1 else None
+        dw = reader.depthwise(f"{scope}/depthwise")
+        proj = reader.conv(f"{scope}/project")
+        blocks.append(InvertedResidual(expand, dw, proj, native_stride=stride))
+    stages = _stages(reader.conv(f"{PREFIX}/Conv"), blocks)
 
     pooling = ImagePooling(nn.Sequential(reader.conv("image_pooling", same=False), nn.ReLU()))
     aspp0 = nn.Sequential(reader.conv("aspp0", same=False), nn.ReLU())
