@@ -196,8 +196,9 @@ def bench_view_rerun(*, repeats: int) -> dict:
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         at.run()
+        before = calls["n"]  # the home page's probe (the ASPP page opens on its own model)
         at.switch_page("pages/aspp_explorer.py").run()
-        first_calls = calls["n"]
+        first_calls = calls["n"] - before
         radios = [r for r in at.main.radio if r.key and r.key.startswith("aspp_")]
         sliders = [s for s in at.main.slider if s.key and s.key.startswith("aspp_")]
         widget = radios[0] if radios else sliders[0]
@@ -216,7 +217,7 @@ def bench_view_rerun(*, repeats: int) -> dict:
         return {
             "widget": widget.key,
             "probe_calls_first_visit": first_calls,
-            "probe_calls_on_view_changes": calls["n"] - first_calls,
+            "probe_calls_on_view_changes": calls["n"] - before - first_calls,
             "rerun_s_median": round(statistics.median(times), 4),
             "exceptions": len(at.exception),
             "target": "<= 0.3 s and 0 model calls",

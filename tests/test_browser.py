@@ -215,7 +215,7 @@ def test_a_link_cut_short_or_poisoned_opens_every_page(ctx, server, page_name):
     The page renders with the one-line notice, shows no exception, makes no ``<a>``
     or ``<img>`` out of the payload and sends no request to its addresses.
     """
-    from urllib.parse import urlencode
+    from urllib.parse import urlencode, urlparse
 
     params = {"sb_os": "", "sb_rates": ""}
     params.update({key: HOSTILE_LINK_VALUE for key in _page_link_keys(page_name)})
@@ -228,10 +228,11 @@ def test_a_link_cut_short_or_poisoned_opens_every_page(ctx, server, page_name):
         body = page.locator("body").inner_text()
         assert exceptions(page) == [], server.log_text()
         assert "Traceback" not in body
-        assert "was not valid; showing the default" in body
+        assert "not valid; showing the default" in body  # one value or several
         assert page.locator('[data-testid="stMainBlockContainer"] h1').count() == 1
         assert page.locator('a[href*="evil.example"]').count() == 0
         assert page.locator('img[src*="127.0.0.1:9"]').count() == 0
-        assert not [u for u in requested if "evil.example" in u or "127.0.0.1:9/" in u]
+        hosts = {(urlparse(u).hostname, urlparse(u).port) for u in requested}
+        assert ("evil.example", None) not in hosts and ("127.0.0.1", 9) not in hosts
     finally:
         page.close()

@@ -90,7 +90,10 @@ def test_twenty_sessions_at_once(tmp_path):
     from playwright.sync_api import sync_playwright
 
     images = _images()
-    reference_model = build_model(ModelSpec())
+    from deeplab_viz.models.registry import REAL_PHOTO_MODEL
+
+    # the sessions open the ASPP explorer, which opens on the five-branch model and keeps it
+    reference_model = build_model(ModelSpec(name=REAL_PHOTO_MODEL))
     expected = [_expected_legend(reference_model, data) for _, data in images]
 
     srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
