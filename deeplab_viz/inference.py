@@ -52,25 +52,41 @@ def padded_side(n: int, output_stride: int) -> int:
     return math.ceil((n - 1) / output_stride) * output_stride + 1
 
 
-def prepare(rgb: np.ndarray, model: LoadedModel, *, size: int = DEFAULT_SIZE) -> Prepared:
-    """Image (H, W, 3) uint8 → padded, normalised tensor for ``model``."""
+def normalised_input(
+    rgb: np.ndarray,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    size: int,
+    pad_stride: int | None,
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Image (H, W, 3) uint8 → (1, 3, h, w) float32 input and (h, w), the longest side ``size``.
+
+    With ``pad_stride``, the input is padded right and bottom with zeros (the mean
+    colour) to ``pad_stride·k + 1`` pixels a side, where align-corners grids line up.
+    """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError("expected an (H, W, 3) uint8 RGB array")
     check_size(size)
-    entry = model.entry
     image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
     x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float()  # (1,3,H,W)
     h, w = resized_hw(image_hw, size)
     if (h, w) != image_hw:
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(entry.mean).view(1, 3, 1, 1)
-    std = torch.tensor(entry.std).view(1, 3, 1, 1)
-    x = (x - mean) / std
-    if entry.align_corners:
-        os_ = model.spec.output_stride
-        x = F.pad(x, (0, padded_side(w, os_) - w, 0, padded_side(h, os_) - h))  # mean colour
+    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    if pad_stride is not None:
+        x = F.pad(x, (0, padded_side(w, pad_stride) - w, 0, padded_side(h, pad_stride) - h))
+    return x, (h, w)
+
+
+def prepare(rgb: np.ndarray, model: LoadedModel, *, size: int = DEFAULT_SIZE) -> Prepared:
+    """Image (H, W, 3) uint8 → padded, normalised tensor for ``model``."""
+    entry = model.entry
+    pad = model.spec.output_stride if entry.align_corners else None
+    x, valid_hw = normalised_input(rgb, mean=entry.mean, std=entry.std, size=size, pad_stride=pad)
     x = x.to(device=model.device, dtype=model.dtype)
-    return Prepared(tensor=x, valid_hw=(h, w), image_hw=image_hw)
+    image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+    return Prepared(tensor=x, valid_hw=valid_hw, image_hw=image_hw)
 
 
 def to_image_grid(

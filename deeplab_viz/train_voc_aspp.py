@@ -51,7 +51,7 @@ from PIL import Image
 from torch import nn
 
 from .evaluate import IGNORE, VOC_SUBSET_CORE, confusion, scores
-from .inference import DEFAULT_SIZE, padded_side, resized_hw, to_image_grid
+from .inference import DEFAULT_SIZE, normalised_input, to_image_grid
 from .models.layers import DeepLabV3
 from .models.output_stride import rewire
 from .models.voc_aspp import (
@@ -66,6 +66,7 @@ from .models.voc_aspp import (
 
 Log = Callable[[str], None]
 ATROUS_INITS = ("centre", "zero")  # what warm_start makes of the atrous branches
+INPUT_MEAN = INPUT_STD = (127.5, 127.5, 127.5)  # the TFLite backbone's: 0 is the mean colour
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def augment(
     x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float()  # (1,3,H,W)
     x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)[0]
     y = torch.from_numpy(np.array(Image.fromarray(mask).resize((nw, nh), Image.NEAREST)))
-    x = (x - 127.5) / 127.5  # the TFLite backbone's normalisation; 0 is the mean colour
+    x = (x - INPUT_MEAN[0]) / INPUT_STD[0]  # the same value for every channel
     c = cfg.crop
     ph, pw = max(c - nh, 0), max(c - nw, 0)
     x = F.pad(x, (0, pw, 0, ph))
@@ -238,15 +239,12 @@ def build_dev(
     dev = DevSet([], [], [], [])
     for image_id in ids:
         rgb, mask = read_pair(root, image_id)
-        h, w = resized_hw(mask.shape, size)
-        x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float()
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        x = (x - 127.5) / 127.5
-        ph, pw = padded_side(h, TRAINED_STRIDE), padded_side(w, TRAINED_STRIDE)
-        x = F.pad(x, (0, pw - w, 0, ph - h))  # (1, 3, ph, pw)
+        x, valid = normalised_input(
+            rgb, mean=INPUT_MEAN, std=INPUT_STD, size=size, pad_stride=TRAINED_STRIDE
+        )  # (1, 3, ph, pw), as the app feeds it
         dev.features.append(next(reversed(teacher.features(x).values())).half())
-        dev.padded_hw.append((ph, pw))
-        dev.valid_hw.append((h, w))
+        dev.padded_hw.append((int(x.shape[2]), int(x.shape[3])))
+        dev.valid_hw.append(valid)
         dev.labels.append(mask)
     return dev
 
@@ -470,7 +468,7 @@ def train(
         "title": "DeepLabV3 · MobileNetV2 + 5-branch ASPP (PASCAL VOC, offline)",
         "class_names": list(class_names),
         "architecture": architecture(model),
-        "input": {"mean": [127.5] * 3, "std": [127.5] * 3},
+        "input": {"mean": list(INPUT_MEAN), "std": list(INPUT_STD)},
         "license": (
             "Apache-2.0: backbone from the TensorFlow Lite Task Library's deeplabv3.tflite; "
             "ASPP and head trained by Atrous Lab on PASCAL VOC 2012 (research use)"

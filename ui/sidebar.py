@@ -82,7 +82,7 @@ def _on_model_change() -> None:
 
 
 def open_on(model_name: str | None) -> None:
-    """Start this page on ``model_name`` (None: the app's default) until the user picks one.
+    """Start this page on ``model_name`` (None: no model of its own) until the user picks one.
 
     A page whose lesson needs another model than the default (the ASPP explorer
     needs five branches) opens on it, at that model's trained stride, and the
@@ -90,16 +90,15 @@ def open_on(model_name: str | None) -> None:
     sidebar's caption names it). A model picked in the sidebar or named in the
     link always wins. Call before :func:`sidebar` draws the picker.
     """
-    target = model_name if model_name in REGISTRY else DEFAULT_MODEL
     if links.in_link("sb_model"):  # a model in the link counts as picked, for the session
         st.session_state["_model_chosen"] = True
-    if st.session_state.get("_model_chosen"):
+    if model_name not in REGISTRY or st.session_state.get("_model_chosen"):
         return
-    if st.session_state.get("sb_model", DEFAULT_MODEL) != target:
-        st.session_state["sb_model"] = target
+    if st.session_state.get("sb_model", DEFAULT_MODEL) != model_name:
+        st.session_state["sb_model"] = model_name
         st.session_state["_model_chosen"] = True  # the session keeps it from here on
         if not links.in_link("sb_os"):  # a stride in the link is kept
-            st.session_state["sb_os"] = REGISTRY[target].native_stride
+            st.session_state["sb_os"] = REGISTRY[model_name].native_stride
 
 
 def image_picker() -> LoadedImage:
