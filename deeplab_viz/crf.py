@@ -105,6 +105,15 @@ class CRFResult:
         """(H, W) uint8 labels after the last step."""
         return self.maps[-1]
 
+    def changes_per_step(self) -> list[int]:
+        """Pixels whose label changed at each mean-field step (1…T): how it converges."""
+        return [int((b != a).sum()) for a, b in zip(self.maps, self.maps[1:], strict=False)]
+
+    def changed(self, step: int | None = None) -> np.ndarray:
+        """(H, W) bool: pixels labelled differently after ``step`` (default: the last)
+        than by the network alone (step 0)."""
+        return self.maps[-1 if step is None else step] != self.maps[0]
+
 
 def _check_inputs(rgb: np.ndarray, probs: np.ndarray) -> None:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:

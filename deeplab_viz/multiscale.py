@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +98,9 @@ class MultiScale:
     probs: torch.Tensor = field(repr=False)  # (1, C, H, W) float64: mean softmax over views
     views: tuple[View, ...]
     class_names: tuple[str, ...]
+    # scale -> (H, W) uint8 argmax of that scale's views alone (with its flip): the
+    # small multiples of a page, kept even when the logits are not
+    scale_maps: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def logits(self) -> torch.Tensor:
@@ -130,6 +133,7 @@ def multiscale(
     scales: Sequence[float] = DEEPLAB_SCALES,
     flip: bool = True,
     keep_logits: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> MultiScale:
     """Run ``model`` on (H, W, 3) uint8 ``rgb`` at every scale (and mirrored, with ``flip``).
 
@@ -137,10 +141,12 @@ def multiscale(
     each :class:`View` carries its own (1, C, H, W) image-grid logits (a page's
     small multiples), otherwise they are dropped as soon as they are averaged.
     ``scales=(1.0,), flip=False`` is :func:`~deeplab_viz.inference.segment`'s run.
+    ``progress(done, total)`` is called after every view (a page's progress bar).
     """
     scales = check_scales(scales, size=size)
     mirrored = np.ascontiguousarray(rgb[:, ::-1]) if flip else None
     views: list[View] = []
+    scale_maps: dict[float, np.ndarray] = {}
     total: torch.Tensor | None = None  # (1, C, H, W) float64 sum of probabilities
     for s in scales:
         px = scaled_size(size, s)
@@ -155,6 +161,15 @@ def multiscale(
             views.append(
                 View(s, px, flipped, prepared.valid_hw, ms, logits if keep_logits else None)
             )
+            if progress is not None:
+                progress(len(views), len(scales) * (2 if flip else 1))
+        assert pair is not None
+        scale_maps[s] = pair[0].argmax(0).to(torch.uint8).numpy()
         total = pair if total is None else total + pair
     assert total is not None
-    return MultiScale(probs=total / len(views), views=tuple(views), class_names=model.class_names)
+    return MultiScale(
+        probs=total / len(views),
+        views=tuple(views),
+        class_names=model.class_names,
+        scale_maps=scale_maps,
+    )

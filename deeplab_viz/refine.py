@@ -8,7 +8,9 @@ softmax (:mod:`deeplab_viz.crf`, DeepLab v1/v2). With none of them,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -97,3 +99,41 @@ def json_fields(options: InferenceOptions, seg: RefinedSegmentation) -> dict:
     if options.plain:
         return {}
     return {**options.record(), "n_views": seg.n_views, "ms_crf": round(seg.crf_ms, 2)}
+
+
+# --------------------------------------------------------------------------- measured table
+
+MEASURED = Path(__file__).resolve().parent.parent / "assets" / "metrics" / "refine_voc.json"
+VARIANT_LABELS = {
+    "plain": "plain",
+    "ms_flip": "multi-scale + flip",
+    "crf": "CRF",
+    "ms_flip_crf": "multi-scale + flip + CRF",
+}
+
+
+def measured_table(path: Path = MEASURED) -> dict | None:
+    """The table ``bench/refine_table.py`` measured on the VOC val subset, or None if absent."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def measured_rows(model_name: str, table: dict | None) -> dict[int, dict[str, dict]]:
+    """``{output stride: {variant: scores}}`` of one model in ``table`` (empty if not there)."""
+    if not table:
+        return {}
+    return {
+        int(r["output_stride"]): r["variants"]
+        for r in table.get("rows", [])
+        if r.get("model") == model_name
+    }
+
+
+def gain(rows: dict[int, dict[str, dict]], stride: int, variant: str, key: str) -> float | None:
+    """``variant`` minus plain in ``key`` at ``stride`` (points ×100 for scores), or None."""
+    row = rows.get(stride)
+    if not row or row.get(variant, {}).get(key) is None or row["plain"].get(key) is None:
+        return None
+    return 100 * (row[variant][key] - row["plain"][key])

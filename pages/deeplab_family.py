@@ -19,6 +19,7 @@ from deeplab_viz.plots import shapes as PS
 from deeplab_viz.plots.gridding import coverage_figure, erf_figure
 from deeplab_viz.weights import WeightsUnavailable
 from ui import cache, links
+from ui.refine_views import crf_section
 from ui.sidebar import current_lesson
 from ui.widgets import initial
 
@@ -80,7 +81,7 @@ def _graph(g: FA.Graph, key: str, where) -> None:
 
 # --------------------------------------------------------------------------- page
 
-current_lesson()
+lesson = current_lesson()
 st.title("The DeepLab family")
 st.markdown(
     "Four papers, one question: how to label every pixel with a network built to name "
@@ -146,6 +147,7 @@ _graph(
     "fam_v2_fig",
     right,
 )
+crf_section(lesson)
 
 # --------------------------------------------------------------------------- v3
 st.header("DeepLab v3 (Chen et al. 2017)")
@@ -465,9 +467,9 @@ st.markdown(
     "At output stride 16 ResNet's last block runs at rate 2. Its three 3×3 convolutions all "
     "at rate 2 read a sparse lattice of a small field. DeepLabv3's **multi-grid** gives them "
     "*unit rates* (1, 2, 4) times the block's rate: 2, 4, 8. That follows the hybrid dilated "
-    "convolution idea (Wang et al. 2018): growing rates without a shared factor inside the "
-    "group fill each other's gaps, so the field grows without new holes. Exact path counts "
-    "below; white cells are never read."
+    "convolution idea (Wang et al. 2018): unit rates without a shared factor fill each "
+    "other's gaps, so the field grows with no new holes *inside the lattice the block's rate "
+    "leaves*. Exact path counts below; white cells are never read."
 )
 c1, c2 = st.columns(2)
 unit = links.segmented_control(
@@ -518,6 +520,7 @@ for side, (col, rates, label) in enumerate(((cols[0], base, "(1, 1, 1)"), (cols[
             key=f"fam_mg_erf_{side}",
         )
 lat = coverage_map(FA.MULTI_GRIDS[unit])
+st.markdown(FA.multigrid_verdict(coverage_map(base), coverage_map(chosen), unit, int(block)))
 st.caption(
     f"At block rate {block} every rate shares the factor {block}, so only one cell in "
     f"{int(block) ** 2} of the field can be read at all (the lattice the rewiring leaves); "

@@ -19,6 +19,7 @@ from deeplab_viz.plots.output_stride import (
     with_boundaries,
 )
 from ui import cache, links, stride_cache
+from ui.refine_views import multiscale_section
 from ui.sidebar import current_lesson
 from ui.widgets import initial
 
@@ -96,7 +97,7 @@ for col, s in zip(cols, STRIDES, strict=True):
     col.markdown(f"### {_os(s)}")
     col.image(views[s], caption=models[s].spec.label, width="stretch")
     m1, m2 = col.columns(2)
-    m1.metric("ASPP input", f"{h}×{w}", help="Feature map every ASPP branch reads, cells.")
+    m1.metric("ASPP input", f"{w}×{h}", help="Feature map every ASPP branch reads, cells (W×H).")
     m2.metric(
         "Same as OS 8",
         f"{100 * r.agreement:.1f}%",
@@ -104,7 +105,7 @@ for col, s in zip(cols, STRIDES, strict=True):
         f"{100 * r.boundary_agreement:.1f}% within {BOUNDARY_PX} px of an OS 8 class boundary.",
     )
     col.caption(
-        f"{r.input_hw[0]}×{r.input_hw[1]} px in ÷ {s} ≈ {h}×{w} cells · "
+        f"{r.input_hw[1]}×{r.input_hw[0]} px in ÷ {s} ≈ {w}×{h} cells · "
         + (
             "the pixel-for-pixel reference"
             if s == REFERENCE
@@ -205,6 +206,7 @@ def zoom_view() -> None:
 
 
 zoom_view()
+multiscale_section(lesson, STRIDES)
 
 
 # --------------------------------------------------------------------------- cost
@@ -237,8 +239,8 @@ for r in rows:
     lat = measured[s][0] if measured else None
     row = {
         "OS": s,
-        "input (px)": f"{r.input_hw[0]}×{r.input_hw[1]}",
-        "ASPP input": f"{r.feature_hw[0]}×{r.feature_hw[1]}",
+        "input (px, W×H)": f"{r.input_hw[1]}×{r.input_hw[0]}",
+        "ASPP input (W×H)": f"{r.feature_hw[1]}×{r.feature_hw[0]}",
         "max dilation": wiring[s],
         "GFLOPs": round((r.flops or 0) / 1e9, 2),
         "time (ms)": round(lat.median_ms if lat else r.probe_ms, 1),
@@ -336,7 +338,7 @@ if keep32:
     worst = max(keep32, key=lambda t: t.rate)
     h, w = worst.feature_hw
     st.caption(
-        f"Rate {worst.rate} at OS 32 on this {h}×{w} map: taps {worst.spacing_px} px apart, a "
+        f"Rate {worst.rate} at OS 32 on this {w}×{h} map: taps {worst.spacing_px} px apart, a "
         f"kernel spanning {worst.span_px} px; only {100 * worst.valid_share:.0f}% of its taps "
         "land on real cells (share of all cell × tap pairs, 'same' zero padding)."
     )
