@@ -452,3 +452,32 @@ def image_erf(
         total=res.total,
         ms=ms,
     )
+
+
+def erf_over_rf_note(res: ImageErf) -> str | None:
+    """Why a mass square is wider than the theoretical RF (or the input), or None.
+
+    Only image pooling can put gradient outside the local RF: it averages the whole
+    feature map, so every pixel gets a small, equal share. A square *centred* on a unit
+    near an edge must then reach across the whole input to collect that share, and
+    can come out larger than the input itself (up to twice its side, from a corner).
+    """
+    wide = {f: s for f, s in res.mass_sides.items() if res.ratios.get(f, math.nan) > 1}
+    if not wide:
+        return None
+    f = max(wide)
+    side = wide[f]
+    h, w = res.valid_hw
+    why = (
+        "image pooling averages the whole feature map, so every pixel holds a small, "
+        "equal share of the gradient beyond the local RF"
+        if res.row.is_global
+        else "padding and resizing spread gradient past the RF's edge"
+    )
+    over = (
+        f" It is wider than the {w}×{h} px input because the square is centred on the unit: "
+        "from near an edge it has to reach across the image to collect that share."
+        if side > max(h, w)
+        else ""
+    )
+    return f"The {f:.0%} square ({side} px) is {res.ratios[f]:.2f} × the RF: {why}.{over}"

@@ -432,9 +432,12 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
                 help=f"side of the smallest centred square holding {f:.0%} of "
                 f"|gradient|; RF = {trf} px" + (" (local path)" if res.row.is_global else ""),
             )
+        note = E.erf_over_rf_note(res)
+        if note:
+            (cols[1] if single else cols[i]).caption(note)
     first = results[0][1]
     st.caption(
-        f"Unit {first.unit_yx} of the {first.output_hw[0]}×{first.output_hw[1]} map of "
+        f"Unit {first.unit_yx} (y, x) of the {first.output_hw[1]}×{first.output_hw[0]} map of "
         f"{targets[target]}; theoretical RF "
         + (
             f"{first.row.size} px"

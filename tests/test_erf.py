@@ -353,3 +353,25 @@ def test_image_erf_offline_model_trained_is_wider_than_random(voc_base) -> None:
     assert trained.row.size == random.row.size == 491
     assert trained.valid_hw == (129, 129) and trained.erf_input.shape == (129, 129)  # 8k+1
     assert trained.mass_sides[0.5] > random.mass_sides[0.5]
+
+
+def test_erf_over_rf_note_explains_a_square_wider_than_the_rf_and_the_input():
+    from types import SimpleNamespace
+
+    from deeplab_viz.erf import erf_over_rf_note
+
+    row = SimpleNamespace(is_global=True)
+    inside = SimpleNamespace(
+        mass_sides={0.2: 41, 0.5: 101, 0.95: 301}, ratios={0.2: 0.08, 0.5: 0.21, 0.95: 0.61},
+        valid_hw=(341, 513), row=row,
+    )  # fmt: skip
+    assert erf_over_rf_note(inside) is None
+    corner = SimpleNamespace(
+        mass_sides={0.2: 41, 0.5: 301, 0.95: 859}, ratios={0.2: 0.08, 0.5: 0.61, 0.95: 1.75},
+        valid_hw=(341, 513), row=row,
+    )  # fmt: skip
+    note = erf_over_rf_note(corner)
+    assert note.startswith("The 95% square (859 px) is 1.75 × the RF: image pooling")
+    assert "wider than the 513×341 px input" in note
+    corner.mass_sides[0.95] = 480
+    assert "wider than" not in erf_over_rf_note(corner)

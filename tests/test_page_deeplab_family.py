@@ -53,6 +53,9 @@ def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
     if not shapes_models:
         assert m["Held-out boundary F: v3 → v3+"] == "0.40 → 0.50"
     assert m["Separable / regular"] == "11.5%"  # 1/256 + 1/9
+    # the multi-grid verdict reads its own numbers: more cells, a smaller share
+    assert "reads 225 cells of a 29×29 field, **4.6×** the 49 cells" in text
+    assert "but a smaller share of its own field: 26.8% against 29.0%" in text
 
 
 def test_widgets_update_without_errors(app, shapes_models):

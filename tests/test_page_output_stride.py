@@ -50,7 +50,8 @@ def test_three_strides_with_feature_sizes_and_agreement(app):
     assert agree[0] == "100.0%" and all(re.fullmatch(r"\d+\.\d%", v) for v in agree)
     table = at.main.dataframe[0].value
     assert list(table["OS"]) == [8, 16, 32]
-    assert list(table["ASPP input"]) == [f"{h}×{w}" for h, w in sizes]
+    assert list(table["ASPP input (W×H)"]) == [f"{w}×{h}" for w, h in sizes]
+    assert sizes[0][0] > sizes[0][1]  # W×H: the sample cat is a landscape photo
     assert list(table["max dilation"]) == [4, 2, 1]
     assert table["same as OS 8"][0] == "100.0%"
     assert table["GFLOPs"][0] > table["GFLOPs"][1] > table["GFLOPs"][2] > 0
