@@ -326,6 +326,11 @@ def _rss_growth(fn: Callable[[], object], interval_s: float = 0.001) -> MemoryRe
 
 
 _PROFILER_LOCK = threading.Lock()  # one profiler at a time in a process
+# Kineto (the profiler's C++ side) writes "profiler_start"/"Completed Stage" lines and
+# a GPU-count error to stderr on every run, which would fill a server's log. Level 6
+# is above its highest (USDT = 5), so it prints nothing; it reads this when a
+# profiler starts, so setting it here works even after torch is imported.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 
 def _allocated_peak(fn: Callable[[], object]) -> tuple[object, int | None]:

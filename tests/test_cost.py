@@ -343,3 +343,23 @@ def test_compare_strides_on_real_probes(voc_models):
     assert acts[0] == C.activation_bytes(probes[8])
     assert rows[2].label == "voc-mobilenetv2 · OS 32"
     assert dataclasses.asdict(rows[1])["flops"] == flops[16]
+
+
+def test_memory_measurement_prints_nothing_to_the_servers_log():
+    """The profiler behind the CPU memory figure must not write to stderr (issue: console noise)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from deeplab_viz import cost\n"
+        "out, peak = cost._allocated_peak(lambda: torch.ones(500, 500) * 2)\n"
+        "assert peak is not None and peak >= 500 * 500 * 4, peak\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "KINETO_LOG_LEVEL"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+        cwd=__import__("pathlib").Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
