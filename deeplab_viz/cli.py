@@ -243,7 +243,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             "dataset": entry.dataset,
             "license": entry.license,
         }
-        if args.json:
+        if not args.table:
             print(json.dumps(row))
         else:
             mark = "yes" if ok else "no "
@@ -292,7 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("models", help="list the models and whether their weights are here")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line (the default; kept for old scripts)",
+    )
+    p.add_argument("--table", action="store_true", help="an aligned table for people instead")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("eval-voc", help="pixel accuracy and IoU on a PASCAL VOC-style folder")

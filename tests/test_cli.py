@@ -171,8 +171,11 @@ def test_models_lists_every_model_and_availability(capsys):
     assert rows["voc-mobilenetv2"]["trained_weights_available"] is TFLITE.exists()
     assert rows["deeplabv3_resnet50"]["trained_weights_available"] is False
     assert "download.pytorch.org" in rows["deeplabv3_resnet50"]["weights"]
-    assert main(["models"]) == 0
-    assert "voc-mobilenetv2" in capsys.readouterr().out
+    assert main(["models"]) == 0  # JSON lines by default, as every command prints
+    assert {r["name"] for r in _lines(capsys.readouterr().out)} == set(rows)
+    assert main(["models", "--table"]) == 0
+    out = capsys.readouterr().out
+    assert "voc-mobilenetv2" in out and not out.lstrip().startswith("{")
 
 
 def _tiny_voc(root, ids, mask_fn):
