@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -44,8 +45,11 @@ def small_head(which: str):
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def diagram(key: str, title: str, input_label: str, _module) -> FA.Graph:
-    return FA.head_graph(_module, title=title, input_label=input_label)
+def diagram(key: str, title: str, input_label: str, _module) -> tuple[go.Figure, int]:
+    """The head drawn as a figure (laying it out takes ~0.1 s; a rerun reads it) and its
+    number of boxes."""
+    g = FA.head_graph(_module, title=title, input_label=input_label)
+    return PF.graph_figure(g), len(g.nodes)
 
 
 @st.cache_data(max_entries=16, show_spinner="Running v3 and v3+ on the scene…")
@@ -70,10 +74,11 @@ def mg_erf(rates: tuple[int, ...]):
     return FA.multigrid_erf(rates, n_samples=4)
 
 
-def _graph(g: FA.Graph, key: str, where) -> None:
-    where.plotly_chart(PF.graph_figure(g), width="stretch", key=key)
+def _graph(drawn: tuple[go.Figure, int], key: str, where) -> None:
+    fig, n_boxes = drawn
+    where.plotly_chart(fig, width="stretch", key=key)
     where.caption(
-        f"Drawn from the module: {len(g.nodes)} boxes walked from `named_children()` "
+        f"Drawn from the module: {n_boxes} boxes walked from `named_children()` "
         "(a conv and its batch norm / ReLU are one box; hover a box for its module path). "
         "Dotted boxes have no weights."
     )
