@@ -19,7 +19,11 @@ seg = cache.probe(lesson.spec, lesson.image.key, lesson.size, lesson.image)
 c1, c2 = st.columns(2)
 c1.image(lesson.image.rgb, caption="Input", width="stretch")
 view = c2.radio("Show", ["overlay", "class map"], horizontal=True, key="home_view")
-shown = overlay(lesson.image.rgb, seg.class_map) if view == "overlay" else colorize(seg.class_map)
+shown = (
+    overlay(lesson.image.rgb, seg.class_map, outline=True)
+    if view == "overlay"
+    else colorize(seg.class_map)
+)
 c2.image(shown, caption=f"{lesson.label}", width="stretch")
 
 st.subheader("Classes found")

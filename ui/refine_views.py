@@ -22,7 +22,7 @@ from deeplab_viz import cost, refine
 from deeplab_viz.crf import CRFParams
 from deeplab_viz.multiscale import DEEPLAB_SCALES
 from deeplab_viz.palette import overlay
-from deeplab_viz.plots.output_stride import mark_box, with_boundaries
+from deeplab_viz.plots.output_stride import mark_box
 from deeplab_viz.plots.refine import changed_image, convergence_figure
 
 from . import cache, links, refine_cache
@@ -33,7 +33,7 @@ TABLE_MODELS = ("voc-mobilenetv2", "voc-mobilenetv2-aspp")
 
 
 def _shown(rgb: np.ndarray, class_map: np.ndarray) -> np.ndarray:
-    return with_boundaries(overlay(rgb, class_map, alpha=0.45), class_map)
+    return overlay(rgb, class_map, outline=True)
 
 
 # --------------------------------------------------------------------------- the measured table

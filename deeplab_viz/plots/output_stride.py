@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
 from ..cost import LatencyResult, MemoryResult, StrideRow, TapRow
+from ..palette import class_edges
 
 __all__ = [
     "STRIDE_COLORS",
@@ -94,12 +95,8 @@ def with_boundaries(
     image: np.ndarray, class_map: np.ndarray, *, color=(255, 255, 255)
 ) -> np.ndarray:
     """A copy of ``image`` with the pixels where the class changes painted ``color``."""
-    cm = np.asarray(class_map)
-    edge = np.zeros(cm.shape, dtype=bool)
-    edge[:-1, :] |= cm[1:, :] != cm[:-1, :]
-    edge[:, :-1] |= cm[:, 1:] != cm[:, :-1]
     out = np.array(image, copy=True)
-    out[edge] = color
+    out[class_edges(class_map)] = color
     return out
 
 
