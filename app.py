@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from deeplab_viz.models.registry import REAL_PHOTO_MODEL
+from deeplab_viz.threads import use_app_threads
 from ui import links, warmup
 from ui.bootstrap import ensure_app_entry
 from ui.sidebar import open_on, sidebar
@@ -19,6 +20,8 @@ ensure_app_entry()  # the first request of a fresh server: see ui/bootstrap.py
 ROOT = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Atrous Lab", page_icon="🔬", layout="wide")
+# torch's thread count is per thread, and every run is a new script thread: set it each run
+use_app_threads()  # one core left free, so a shared CPU does not stall (deeplab_viz/threads.py)
 warmup.start()  # imports and the first FLOP trace, off every page's first click
 
 # (file, title, icon); a page is listed once its file exists, so sections grow with the app.
