@@ -127,8 +127,18 @@ def test_poly_lr_and_distillation():
 def test_a_short_training_run_leaves_backbone_and_teacher_untouched(voc_base, tmp_path):
     teacher, names = voc_base
     before = copy.deepcopy(teacher.state_dict())
-    cfg = T.TrainConfig(limit_images=2, crops_per_image=2, steps=3, batch_size=2)
-    model, meta = T.train(teacher, names, TRAIN_DIR, cfg, log=lambda _: None)
+    cfg = T.TrainConfig(
+        limit_images=2, crops_per_image=2, steps=3, batch_size=2, dev_from="all",
+        eval_every=100,
+    )  # fmt: skip
+    logs: list[str] = []
+    model, meta = T.train(teacher, names, TRAIN_DIR, cfg, log=logs.append, cache_dir=tmp_path)
+    # a second run with the same data reads the stored features and trains identically
+    again, meta2 = T.train(teacher, names, TRAIN_DIR, cfg, log=logs.append, cache_dir=tmp_path)
+    assert any(line.startswith("read the cached features") for line in logs)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v)
+    assert len(list(tmp_path.glob("voc_aspp_features_*.pt"))) == 1
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, before[k]), k
     t16 = rewire(teacher, family="tflite_mnv2", output_stride=16, trained_stride=8)
@@ -148,6 +158,37 @@ def test_a_short_training_run_leaves_backbone_and_teacher_untouched(voc_base, tm
     x = torch.randn(1, 3, 65, 81)
     with torch.no_grad():
         torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
+
+
+def test_dev_set_from_a_pool_and_the_void_band():
+    ids = [f"id{k}" for k in range(10)]
+    pool = ["id1", "id4", "id5", "id8"]  # e.g. the photos with VOC's own masks
+    fit, dev = T.split_ids(ids, 2, pool=pool)
+    assert dev == ["id1", "id5"] and fit == [i for i in ids if i not in dev]
+    mask = np.zeros((20, 20), np.uint8)
+    mask[5:15, 5:15] = 8
+    banded = T.void_band(mask, 2)
+    assert banded[10, 10] == 8 and banded[0, 0] == 0  # inside and far outside kept
+    assert banded[10, 3] == 255 and banded[10, 4] == 255 and banded[10, 6] == 255
+    assert banded[10, 2] == 0 and banded[10, 7] == 8  # the band is 2 px each side
+    assert ((banded == 255).sum(1)[10]) == 8
+    voc = mask.copy()
+    voc[4, :] = 255  # a VOC mask already has its void band: left alone
+    assert np.array_equal(T.void_band(voc, 2), voc)
+    assert np.array_equal(T.void_band(mask, 0), mask)
+    with pytest.raises(ValueError, match="dev_from"):
+        T.TrainConfig(dev_from="val")
+    with pytest.raises(ValueError, match="lr"):
+        T.TrainConfig(lr=float("nan"))
+
+
+@needs_train
+def test_voc_mask_ids_are_the_masks_with_void_pixels():
+    ids = T.train_ids(TRAIN_DIR)
+    voc = T.voc_mask_ids(TRAIN_DIR, ids[:60])
+    for i in ids[:60]:
+        _, mask = T.read_pair(TRAIN_DIR, i)
+        assert (i in voc) == bool((mask == 255).any())
 
 
 def test_every_tenth_training_photo_is_the_dev_set():

@@ -37,6 +37,26 @@ def register(subparsers) -> None:
     p.add_argument("--measure-limit", type=positive_int, default=None, help="first N val images")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--measure-only", action="store_true", help="measure the model in --out")
+    p.add_argument(
+        "--cache-dir", default=None, metavar="DIR",
+        help="keep the frozen-backbone features here (a few GB) for the next run",
+    )  # fmt: skip
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (default 0.01)")
+    p.add_argument("--distill-weight", type=float, default=None, help="KL weight (default 1)")
+    p.add_argument(
+        "--void-band", type=int, default=None, metavar="PX",
+        help="give SBD masks VOC's void band, PX each side of an outline (default 0: off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dev-from", choices=["all", "voc_masks"], default=None,
+        help="draw the dev set from all training photos (default) or those with VOC's own masks",
+    )  # fmt: skip
+    p.add_argument("--dev-every", type=int, default=None, help="every Nth of that pool (10)")
+    p.add_argument("--eval-every", type=positive_int, default=None, help="steps between dev scores")
+    p.add_argument(
+        "--keep", choices=["best_dev", "last"], default=None,
+        help="keep the best dev checkpoint (default) or the end of the schedule",
+    )  # fmt: skip
     p.set_defaults(func=cmd_train_voc_aspp)
 
 
@@ -66,16 +86,27 @@ def cmd_train_voc_aspp(args: argparse.Namespace) -> int:
                 "steps": args.steps,
                 "crops_per_image": args.crops_per_image,
                 "limit_images": args.limit_images,
+                "lr": args.lr,
+                "distill_weight": args.distill_weight,
+                "void_band": args.void_band,
+                "dev_from": args.dev_from,
+                "dev_every": args.dev_every,
+                "eval_every": args.eval_every,
+                "keep": args.keep,
             }.items()
             if v is not None
         }
-        cfg = TrainConfig(**kw)
+        try:
+            cfg = TrainConfig(**kw)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         try:
             train_ids(Path(args.data))
         except TrainDataError as exc:
             raise UsageError(str(exc)) from None
         teacher, names = load_base(TFLITE_MODEL)
-        model, meta = train(teacher, names, Path(args.data), cfg, log=_log)
+        cache_dir = Path(args.cache_dir) if args.cache_dir else None
+        model, meta = train(teacher, names, Path(args.data), cfg, log=_log, cache_dir=cache_dir)
         pt, js = save(model, meta, out)
         _log(f"wrote {pt} and {js}")
         register_local_models()
