@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     default = torch.get_num_threads()
     threads = {"app": app_threads(), "torch default": default}
     model = build_model(ModelSpec(name=args.model), base=load_base(args.model))
-    rgb = load_image(ROOT / "assets" / "samples" / "chelsea.png", max_side=1024).rgb
+    rgb = load_image(ROOT / "deeplab_viz" / "assets" / "samples" / "chelsea.png", max_side=1024).rgb
     for n in set(threads.values()):  # warm-up at each thread count
         torch.set_num_threads(n)
         segment(model, rgb)

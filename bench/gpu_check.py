@@ -65,7 +65,7 @@ import torch  # noqa: E402
 SCHEMA = "atrous-lab/gpu_check/1"
 DEFAULT_OUT = ROOT / "bench" / "results" / "gpu_check.json"
 DRY_RUN_OUT = ROOT / "bench" / "results" / "gpu_check-cpu-dry-run.json"
-SAMPLES = ROOT / "assets" / "samples"
+SAMPLES = ROOT / "deeplab_viz" / "assets" / "samples"
 IMAGE_FILES = ("astronaut.png", "chelsea.png", "coffee.png", "camera.png")
 THREADS = 20
 TOLERANCES = {

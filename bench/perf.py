@@ -37,7 +37,7 @@ from deeplab_viz.inference import prepare  # noqa: E402
 from deeplab_viz.models import ModelSpec, build_model, load_base  # noqa: E402
 from deeplab_viz.probe import probe_prepared  # noqa: E402
 
-SAMPLE = ROOT / "assets" / "samples" / "astronaut.png"
+SAMPLE = ROOT / "deeplab_viz" / "assets" / "samples" / "astronaut.png"
 
 
 def _time(fn, *, repeats: int) -> list[float]:

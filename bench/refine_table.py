@@ -14,7 +14,7 @@ the pass, in milliseconds. ``part`` holds the same scores over the first
 ``--part`` images, which ``tests/test_refine_table.py`` reproduces with the CLI.
 
     python bench/refine_table.py --val ../shared/eval/voc2012_val_subset \\
-        --models voc-mobilenetv2 voc-mobilenetv2-aspp --out assets/metrics/refine_voc.json
+        --models voc-mobilenetv2 voc-mobilenetv2-aspp --out deeplab_viz/assets/metrics/refine_voc.json
 
 Run with ``DEEPLAB_VIZ_WEIGHTS_DIR`` pointing at the folder with deeplabv3.tflite.
 """
@@ -113,15 +113,38 @@ def run(val: Path, name: str, stride: int, *, limit: int | None, part: int) -> d
     }
 
 
+def markdown(table: dict) -> str:
+    """The README's table: core-7 mIoU / boundary F per variant, and time per image."""
+    lines = [
+        "| model | OS | plain | multi-scale + flip | CRF | both | ms / image (plain → MS → CRF → both) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in table["rows"]:
+        v = row["variants"]
+        cells = " | ".join(f"{v[k]['miou_core7']:.4f} / {v[k]['boundary_f']:.3f}" for k in VARIANTS)
+        ms = " → ".join(f"{v[k]['ms_per_image_median']:.0f}" for k in VARIANTS)
+        lines.append(f"| {row['model']} | {row['output_stride']} | {cells} | {ms} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--val", type=Path, required=True)
+    p.add_argument("--val", type=Path, default=ROOT.parent / "shared/eval/voc2012_val_subset")
     p.add_argument("--models", nargs="+", default=["voc-mobilenetv2", "voc-mobilenetv2-aspp"])
     p.add_argument("--strides", nargs="+", type=int, default=[8, 16, 32])
     p.add_argument("--limit", type=int, default=None, help="first N val images")
     p.add_argument("--part", type=int, default=8, help="also score the first N images")
-    p.add_argument("--out", type=Path, default=ROOT / "assets" / "metrics" / "refine_voc.json")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "deeplab_viz" / "assets" / "metrics" / "refine_voc.json"
+    )
+    p.add_argument("--markdown", action="store_true", help="print the README table of --out")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
     out = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     t0 = time.perf_counter()
     for name in args.models:

@@ -212,7 +212,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 def weights_status(name: str) -> tuple[bool, str]:
     """(trained weights usable here?, where they are or how to get them)."""
     entry = REGISTRY[name]
-    if entry.kind == "local":  # ships in the repository (assets/models)
+    if entry.kind == "local":  # ships in the repository (deeplab_viz/assets/models)
         from .models.registry import LOCAL_DIR
 
         path = LOCAL_DIR / f"{entry.local_file}.pt"

@@ -47,11 +47,12 @@ import torch.nn.functional as F
 
 from . import shapes_world as SW
 from .evaluate import confusion, scores
+from .paths import MODELS_DIR
 
 BUCKET_MARGIN = 3  # pixels around each object's mask that belong to its bucket's region
 BOUNDARY_TOLERANCE = 2  # pixels
 BATCH = 20
-METRICS_FILE = Path(__file__).resolve().parent.parent / "assets" / "models" / "shapes_metrics.json"
+METRICS_FILE = MODELS_DIR / "shapes_metrics.json"
 MODELS = ("shapes-deeplabv3", "shapes-deeplabv3plus")
 
 

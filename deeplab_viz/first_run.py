@@ -61,7 +61,7 @@ class Fallback:
 
 def fix_command(entry: ModelEntry) -> str:
     """The one command that gets ``entry``'s trained weights onto this computer."""
-    if entry.kind == "local":  # ships in assets/models; its source names the command
+    if entry.kind == "local":  # ships in deeplab_viz/assets/models; its source names the command
         m = re.search(r"\(python -m deeplab_viz ([\w-]+)\)", entry.source)
         return f"{CLI} {m.group(1)}" if m else f"git checkout -- {entry.source.split(' ')[0]}"
     return f"{CLI} fetch {entry.name}"

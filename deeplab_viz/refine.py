@@ -18,6 +18,7 @@ from .crf import CRFParams, dense_crf
 from .inference import DEFAULT_SIZE, Segmentation, resized_hw, segment
 from .models import LoadedModel
 from .multiscale import check_scales, multiscale
+from .paths import METRICS_DIR
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def json_fields(options: InferenceOptions, seg: RefinedSegmentation) -> dict:
 
 # --------------------------------------------------------------------------- measured table
 
-MEASURED = Path(__file__).resolve().parent.parent / "assets" / "metrics" / "refine_voc.json"
+MEASURED = METRICS_DIR / "refine_voc.json"
 VARIANT_LABELS = {
     "plain": "plain",
     "ms_flip": "multi-scale + flip",

@@ -240,7 +240,7 @@ def scale_table(
 
 
 def load_metrics(path: Path | None = None) -> dict | None:
-    """The shipped held-out metrics (``assets/models/shapes_metrics.json``) or None."""
+    """The shipped held-out metrics (``deeplab_viz/assets/models/shapes_metrics.json``) or None."""
     p = Path(ES.METRICS_FILE if path is None else path)
     try:
         table = json.loads(p.read_text())

@@ -1,6 +1,6 @@
 """Train a ShapesWorld DeepLabv3 / v3+ on the CPU, within a wall-time budget.
 
-``python -m deeplab_viz train-shapes --arch v3 --minutes 20 --out assets/models``
+``python -m deeplab_viz train-shapes --arch v3 --minutes 20 --out deeplab_viz/assets/models``
 (the shipped models: 20 minutes each on a quiet 2-core CPU, 2 torch threads and
 one scene-generating worker)
 

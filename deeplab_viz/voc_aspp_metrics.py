@@ -158,7 +158,7 @@ def accuracy_by_stride(
 
 
 def measure(root: Path, *, limit: int | None = None, log: Log | None = None) -> dict:
-    """Both measurements for the model in ``assets/models`` (the JSON's ``metrics``)."""
+    """Both measurements for the model in ``deeplab_viz/assets/models`` (the JSON's ``metrics``)."""
     t0 = time.perf_counter()
     base = load_base(NAME)
     accuracy = accuracy_by_stride(base, root, limit=limit, log=log)

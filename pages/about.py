@@ -34,7 +34,7 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 st.caption(
     "Output stride 8, 16 and 32 come from the same weights: strides are turned into "
     "dilations on a copy of the model. Sample images are CC0 or public domain "
-    "(assets/samples/SOURCES.md)."
+    "(deeplab_viz/assets/samples/SOURCES.md)."
 )
 
 st.subheader("Shared models in this server")

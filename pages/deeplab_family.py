@@ -27,7 +27,7 @@ from ui.widgets import initial
 V3, V3P = "shapes-deeplabv3", "shapes-deeplabv3plus"
 V3_SOURCES = ["ShapesWorld v3 (trained here)", "torchvision ResNet-101 (architecture)"]
 MISSING = (
-    "The ShapesWorld models are not installed yet (assets/models/shapes_deeplabv3*.pt are "
+    "The ShapesWorld models are not installed yet (deeplab_viz/assets/models/shapes_deeplabv3*.pt are "
     "missing; run `python -m deeplab_viz train-shapes`), so this part has nothing to run."
 )
 
@@ -272,7 +272,7 @@ else:
             m3.caption(f"The metrics file has no OS-{live_os} rows for both models.")
     else:
         m3.caption(
-            "Held-out numbers: the metrics file (assets/models/shapes_metrics.json) "
+            "Held-out numbers: the metrics file (deeplab_viz/assets/models/shapes_metrics.json) "
             "is not here yet."
         )
     by_stride = ES.decoder_by_stride(table) if table is not None else []

@@ -161,7 +161,7 @@ st.markdown(
 available = _available()
 if len(available) < len(MODELS):
     st.info(
-        "The ShapesWorld models are not installed yet (assets/models/shapes_deeplabv3*.pt "
+        "The ShapesWorld models are not installed yet (deeplab_viz/assets/models/shapes_deeplabv3*.pt "
         "are missing; run `python -m deeplab_viz train-shapes`), so this page has nothing "
         "to run.",
         icon="📦",
@@ -412,7 +412,7 @@ else:
     st.header(f"4 · The reference: {n_ref} held-out scenes")
     if table is None:
         st.info(
-            "The shipped metrics file (assets/models/shapes_metrics.json) is not here yet.",
+            "The shipped metrics file (deeplab_viz/assets/models/shapes_metrics.json) is not here yet.",
             icon="📦",
         )
     else:
@@ -490,7 +490,7 @@ else:
                 "(held-out IoU below 0.15 even at OS 8)."
             )
         right.caption(
-            f"From assets/models/shapes_metrics.json: {hi_ - lo_} held-out scenes "
+            f"From deeplab_viz/assets/models/shapes_metrics.json: {hi_ - lo_} held-out scenes "
             f"(seeds {lo_}–{hi_ - 1}), {table.get('scene_size', 160)} px, computed by "
             "`python -m deeplab_viz eval-shapes` (see deeplab_viz/eval_shapes.py)."
         )

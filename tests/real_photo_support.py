@@ -1,12 +1,12 @@
 """The real-photo fallback model for tests, shipped or (until it ships) an untrained copy.
 
 ``voc-mobilenetv2-aspp`` is where a photo goes when the chosen model's weights
-cannot be had. When ``assets/models`` does not hold it yet, :func:`use_real_photo_model`
+cannot be had. When ``deeplab_viz/assets/models`` does not hold it yet, :func:`use_real_photo_model`
 builds the same network with an untrained head (the trained backbone of
 ``deeplabv3.tflite``, rewired to output stride 16, and torchvision's seeded
 ``DeepLabHead``), writes it with the training command's own ``save`` into a
 temporary models folder next to links to the shipped ShapesWorld models, and points
-the registry there for one test. Nothing is ever written into ``assets/models``.
+the registry there for one test. Nothing is ever written into ``deeplab_viz/assets/models``.
 """
 
 from __future__ import annotations

@@ -16,13 +16,14 @@ import time
 
 import numpy as np
 import pytest
-from browser_support import ROOT, SCREENSHOTS, Server, chromium_available, exceptions, wait_idle
+from browser_support import SCREENSHOTS, Server, chromium_available, exceptions, wait_idle
 from conftest import TFLITE
 from PIL import Image
 
 from deeplab_viz.images import load_image
 from deeplab_viz.inference import DEFAULT_SIZE
 from deeplab_viz.models import ModelSpec, build_model
+from deeplab_viz.paths import SAMPLES_DIR
 from deeplab_viz.probe import run_probe
 
 pytestmark = [
@@ -41,7 +42,7 @@ def _images() -> list[tuple[str, bytes]]:
     out = []
     names = ["chelsea.png", "astronaut.png", "camera.png", "coffee.png", "rocket.jpg"]
     for i in range(SESSIONS):
-        src = np.asarray(Image.open(ROOT / "assets" / "samples" / names[i % 5]).convert("RGB"))
+        src = np.asarray(Image.open(SAMPLES_DIR / names[i % 5]).convert("RGB"))
         h, w = src.shape[:2]
         k = i // 5
         crop = src[k * h // 16 : h - k * h // 20, k * w // 20 : w - k * w // 16]

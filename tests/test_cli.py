@@ -7,13 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, TFLITE, VOC_DIR
+from conftest import TFLITE, VOC_DIR
 from PIL import Image
 
 from deeplab_viz.cli import main
 from deeplab_viz.palette import PALETTE
+from deeplab_viz.paths import SAMPLES_DIR
 
-SAMPLES = ROOT / "assets" / "samples"
+SAMPLES = SAMPLES_DIR
 needs_weights = pytest.mark.skipif(not TFLITE.exists(), reason="offline model not found")
 
 

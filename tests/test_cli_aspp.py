@@ -7,13 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs_weights
+from conftest import needs_weights
 from PIL import Image
 
 from deeplab_viz.cli import main
 from deeplab_viz.commands.aspp import branch_slug, safe_stem
+from deeplab_viz.paths import SAMPLES_DIR
 
-CHELSEA = ROOT / "assets" / "samples" / "chelsea.png"
+CHELSEA = SAMPLES_DIR / "chelsea.png"
 KEYS = {"name", "rate", "energy", "share", "magnitude_share", "changed_fraction_when_off"}
 
 

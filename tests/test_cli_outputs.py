@@ -9,13 +9,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs_weights
+from conftest import needs_weights
 from PIL import Image
 
 from deeplab_viz import outputs
 from deeplab_viz.cli import main
+from deeplab_viz.paths import SAMPLES_DIR
 
-SAMPLES = ROOT / "assets" / "samples"
+SAMPLES = SAMPLES_DIR
 pytestmark = needs_weights
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, needs_weights
+from conftest import needs_weights
 from real_photo_support import use_real_photo_model
 
 from deeplab_viz import first_run as FR
@@ -21,8 +21,9 @@ from deeplab_viz import weights as W
 from deeplab_viz.cli import main
 from deeplab_viz.models import ModelSpec, build_model, load_base
 from deeplab_viz.models import registry as R
+from deeplab_viz.paths import SAMPLES_DIR
 
-SAMPLES = ROOT / "assets" / "samples"
+SAMPLES = SAMPLES_DIR
 MESSAGE = (
     "could not download deeplabv3_resnet50_coco-cd0a2569.pth (<urlopen error [Errno -3] "
     "Temporary failure in name resolution>); download https://download.pytorch.org/models/"

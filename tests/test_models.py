@@ -45,7 +45,7 @@ def tv_bases():
 
 @pytest.fixture(scope="module")
 def local_bases():
-    """The ShapesWorld models that ship in assets/models."""
+    """The ShapesWorld models that ship in deeplab_viz/assets/models."""
     return {name: load_base(name) for name, e in REGISTRY.items() if e.kind == "local"}
 
 

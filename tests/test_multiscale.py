@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TFLITE, VOC_DIR
+from conftest import TFLITE, VOC_DIR
 from torch import nn
 
 from deeplab_viz import shapes_world as SW
@@ -22,9 +22,10 @@ from deeplab_viz.multiscale import (
     parse_scales,
     scaled_size,
 )
+from deeplab_viz.paths import SAMPLES_DIR
 from deeplab_viz.refine import InferenceOptions, segment_refined
 
-SAMPLES = ROOT / "assets" / "samples"
+SAMPLES = SAMPLES_DIR
 needs_weights = pytest.mark.skipif(not TFLITE.exists(), reason="offline model not found")
 
 

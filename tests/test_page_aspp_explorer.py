@@ -54,7 +54,7 @@ def test_the_page_opens_on_the_five_branch_real_photo_model(app):
     from deeplab_viz.models.registry import REAL_PHOTO_MODEL, REGISTRY
 
     if REAL_PHOTO_MODEL not in REGISTRY:
-        pytest.skip(f"{REAL_PHOTO_MODEL} is not in assets/models")
+        pytest.skip(f"{REAL_PHOTO_MODEL} is not in deeplab_viz/assets/models")
     at = _open(app, sb_size="257")
     assert at.sidebar.selectbox(key="sb_model").value == REAL_PHOTO_MODEL
     assert at.sidebar.segmented_control(key="sb_os").value == 16

@@ -79,7 +79,7 @@ def test_crf_verdict_reads_the_measured_table(app):
 
     table = refine.measured_table()
     if table is None:
-        pytest.skip("assets/metrics/refine_voc.json is not in this copy")
+        pytest.skip("deeplab_viz/assets/metrics/refine_voc.json is not in this copy")
     at = open_page(app, "pages/deeplab_family.py", sb_size="257")
     text = _text(at)
     rows = refine.measured_rows("voc-mobilenetv2", table)

@@ -1,6 +1,6 @@
 """AppTest of the scale lab: ShapesWorld scenes, IoU per size, RF vs object, reference table.
 
-The page runs on the shipped ShapesWorld models when ``assets/models`` has them;
+The page runs on the shipped ShapesWorld models when ``deeplab_viz/assets/models`` has them;
 otherwise the ``shapes_models`` fixture registers seeded random-weight models and a
 made-up metrics file for the test (the page's wiring is the same, the numbers are not).
 """

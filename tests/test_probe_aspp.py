@@ -7,12 +7,12 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 
 from deeplab_viz import aspp as A
 from deeplab_viz.images import load_image
 from deeplab_viz.inference import segment
 from deeplab_viz.models import ModelSpec, build_model, load_base
+from deeplab_viz.paths import SAMPLES_DIR
 from deeplab_viz.probe import run_probe
 
 SIZE = 193  # small inputs keep model tests fast
@@ -20,7 +20,7 @@ SIZE = 193  # small inputs keep model tests fast
 
 @pytest.fixture(scope="module")
 def image():
-    return load_image(ROOT / "assets" / "samples" / "astronaut.png").rgb
+    return load_image(SAMPLES_DIR / "astronaut.png").rgb
 
 
 @pytest.fixture(scope="module")

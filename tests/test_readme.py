@@ -6,6 +6,8 @@ import re
 
 from conftest import ROOT
 
+from deeplab_viz.paths import MODELS_DIR
+
 
 def _readme() -> str:
     return (ROOT / "README.md").read_text()
@@ -31,7 +33,7 @@ def test_readme_images_exist():
 def test_readme_shapesworld_table_is_the_shipped_metrics():
     import json
 
-    table = json.loads((ROOT / "assets" / "models" / "shapes_metrics.json").read_text())
+    table = json.loads((MODELS_DIR / "shapes_metrics.json").read_text())
 
     def row(model: str, os_: int) -> dict:
         return next(

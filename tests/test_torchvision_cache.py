@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, needs_weights, open_page
+from conftest import needs_weights, open_page
 from real_photo_support import use_real_photo_model
 from torchvision.models import segmentation as tvseg
 
@@ -26,10 +26,11 @@ from deeplab_viz.cli import main
 from deeplab_viz.models import ModelSpec, build_model, load_base
 from deeplab_viz.models import registry as R
 from deeplab_viz.models.torchvision_models import build_torchvision, default_weights
+from deeplab_viz.paths import SAMPLES_DIR
 
 NAME = "deeplabv3_mobilenet_v3_large"
 CATEGORIES = tuple(tvseg.DeepLabV3_MobileNet_V3_Large_Weights.DEFAULT.meta["categories"])
-IMAGE = ROOT / "assets" / "samples" / "chelsea.png"
+IMAGE = SAMPLES_DIR / "chelsea.png"
 BRANCHES = ["1×1", "rate 12", "rate 24", "rate 36", "image pooling", "bias"]
 
 pytestmark = needs_weights

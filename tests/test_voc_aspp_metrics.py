@@ -12,9 +12,10 @@ from conftest import ROOT, VOC_DIR
 
 from deeplab_viz import voc_aspp_metrics as M
 from deeplab_viz.models import REGISTRY
+from deeplab_viz.paths import MODELS_DIR, SAMPLES_DIR
 
-SHIPPED = ROOT / "assets" / "models" / "voc_mobilenetv2_aspp.json"
-CHELSEA = ROOT / "assets" / "samples" / "chelsea.png"
+SHIPPED = MODELS_DIR / "voc_mobilenetv2_aspp.json"
+CHELSEA = SAMPLES_DIR / "chelsea.png"
 needs_voc = pytest.mark.skipif(not VOC_DIR.exists(), reason=f"{VOC_DIR} missing")
 
 

@@ -81,7 +81,7 @@ def measured_table(model_name: str, variants: tuple[str, ...], *, key: str) -> d
     name, rows, table = _measured_for(model_name)
     if not rows:
         st.caption(
-            "The VOC val table is not in this copy (assets/metrics/refine_voc.json); "
+            "The VOC val table is not in this copy (deeplab_viz/assets/metrics/refine_voc.json); "
             "`python bench/refine_table.py --val DIR` measures it."
         )
         return {}

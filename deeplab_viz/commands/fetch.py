@@ -5,7 +5,7 @@ downloaded into the app's cache folder (``DEEPLAB_VIZ_CACHE``) with a progress b
 on stderr and checked: the TFLite file against its full sha256, torchvision's files
 against the sha256 prefix in their names (torch hub's own check). A file already in
 the weights folder or the cache is checked and kept; a damaged copy in the cache is
-downloaded again. Models that ship in ``assets/models`` are already here.
+downloaded again. Models that ship in ``deeplab_viz/assets/models`` are already here.
 
 One JSON line per model on stdout: ``name``, ``ok``, then ``path`` and ``status``
 (``downloaded``, ``already here``, ``ships with the app``) or ``error``.

@@ -10,7 +10,7 @@ object: ``model``, ``output_stride``, ``dropped``, ``n_images``, ``miou``, ``iou
 per class, ``iou_by_size`` per size bucket, ``boundary_f`` and ``ms`` (see
 :mod:`deeplab_viz.eval_shapes`). ``eval-shapes --write-table FILE`` writes the
 whole table of both models × OS 8/16/32 × every dropped branch (the shipped
-``assets/models/shapes_metrics.json``).
+``deeplab_viz/assets/models/shapes_metrics.json``).
 
 Exit codes: 0 done, 1 model files missing, 2 bad arguments (one line on stderr).
 """
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--workers", type=int, default=1, help="scene-generating processes")
-    p.add_argument("--out", default="assets/models", metavar="DIR")
+    p.add_argument("--out", default="deeplab_viz/assets/models", metavar="DIR")
     p.add_argument("--checkpoint", default=None, metavar="FILE", help="periodic state dict")
     p.add_argument("--init", default=None, metavar="FILE", help="continue from a state dict")
     p.add_argument("--lr", type=_positive_float, default=2e-3)
@@ -96,7 +96,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="FILE",
         help="evaluate both models at OS 8/16/32 with every branch dropped in turn and "
-        "write the table (how assets/models/shapes_metrics.json is made)",
+        "write the table (how deeplab_viz/assets/models/shapes_metrics.json is made)",
     )
     p.set_defaults(func=cmd_eval)
 

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR", help="VOC train_aug folder")
     p.add_argument("--val", default=None, metavar="DIR", help="VOC val folder to measure on")
-    p.add_argument("--out", default=None, metavar="DIR", help="default: assets/models")
+    p.add_argument("--out", default=None, metavar="DIR", help="default: deeplab_viz/assets/models")
     p.add_argument("--steps", type=positive_int, default=None, help="head updates (default 600)")
     p.add_argument("--crops-per-image", type=positive_int, default=None)
     p.add_argument("--limit-images", type=positive_int, default=None, help="first N (tests)")

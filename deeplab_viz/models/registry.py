@@ -18,13 +18,13 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import torch
 
 from .. import weights as W
 from ..first_run import Fallback, fallback
+from ..paths import MODELS_DIR
 from .layers import DeepLabV3
 from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
 
@@ -32,8 +32,8 @@ DEFAULT_MODEL = "voc-mobilenetv2"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Models trained by Atrous Lab itself ship in the repository: weights + metadata JSON.
-LOCAL_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
-# Trained on real photos by Atrous Lab, ships in assets/models (backbone included): runs
+LOCAL_DIR = MODELS_DIR
+# Trained on real photos by Atrous Lab, ships in deeplab_viz/assets/models (backbone included): runs
 # with no network and no cache, so it is where a photo goes when other weights are missing.
 REAL_PHOTO_MODEL = "voc-mobilenetv2-aspp"
 TFLITE_MODEL = "voc-mobilenetv2"  # the one checked against the Task Library's golden masks
@@ -136,7 +136,7 @@ def _local_entry(name: str, stem: str) -> ModelEntry | None:
             align_corners=bool(arch["align_corners"]),
             dataset=dataset or f"ShapesWorld (generated, {len(meta['class_names'])} classes)",
             license=meta["license"],
-            source=f"assets/models/{stem}.pt (python -m deeplab_viz {command})",
+            source=f"deeplab_viz/assets/models/{stem}.pt (python -m deeplab_viz {command})",
             local_file=stem,
         )
     except (OSError, ValueError, KeyError, TypeError):
@@ -151,7 +151,7 @@ LOCAL_MODELS = {
 
 
 def register_local_models() -> None:
-    """(Re-)read the JSON of every model in ``assets/models`` into the registry.
+    """(Re-)read the JSON of every model in ``deeplab_viz/assets/models`` into the registry.
 
     Called at import; a training command calls it again after writing a new model.
     """
@@ -340,7 +340,7 @@ def load_base(
 
 
 def _load_local(entry: ModelEntry, *, pretrained: bool) -> tuple[DeepLabV3, tuple[str, ...]]:
-    """A model that ships in ``assets/models``: trained weights, or seeded random ones."""
+    """A model that ships in ``deeplab_viz/assets/models``: trained weights, or seeded random ones."""
     assert entry.local_file is not None
     if entry.family == "tflite_mnv2":
         from .voc_aspp import load_voc_aspp, read_metadata, skeleton

@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP as TorchvisionASPP
 
+from ..paths import MODELS_DIR
 from .layers import ASPP, DeepLabV3
 
 FAMILY = "shapes_resnet"
@@ -75,7 +76,7 @@ LOW_LEVEL_CHANNELS = 48
 DECODER_CHANNELS = 64
 ARCHS = ("v3", "v3plus")
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "models"
+ASSETS = MODELS_DIR
 MODEL_FILES = {"v3": "shapes_deeplabv3", "v3plus": "shapes_deeplabv3plus"}
 
 

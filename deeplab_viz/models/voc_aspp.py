@@ -28,16 +28,17 @@ import torch
 from torch import nn
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead
 
+from ..paths import MODELS_DIR
 from .layers import ASPP, DeepLabV3
 from .tflite_mnv2 import BlockWidths, block_widths, mnv2_stages
 
 NAME = "voc-mobilenetv2-aspp"
-STEM = "voc_mobilenetv2_aspp"  # assets/models/<STEM>.pt and .json
+STEM = "voc_mobilenetv2_aspp"  # deeplab_viz/assets/models/<STEM>.pt and .json
 FAMILY = "tflite_mnv2"
 TRAINED_STRIDE = 16
 TRAINED_RATES = (6, 12, 18)
 ASPP_CHANNELS = 256  # fixed by torchvision's DeepLabHead
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "models"
+ASSETS = MODELS_DIR
 
 
 def deeplab_head(
