@@ -140,3 +140,27 @@ def test_view_changes_never_run_the_model(app, monkeypatch):
     at.sidebar.selectbox(key="sb_model").set_value(first)
     step(at, 0, "first model again (cached)")
     assert len(calls) == 3
+
+
+def test_models_the_cache_evicts_are_freed():
+    """ui.cache.LOADED (the About page's list) must not keep evicted models alive."""
+    import gc
+
+    from deeplab_viz.models import ModelSpec
+    from ui import cache
+
+    cache.model_for.clear()
+    specs = [
+        ModelSpec(name="shapes-deeplabv3", output_stride=s, aspp_rates=r, pretrained=p)
+        for s in (8, 16, 32)
+        for r in ("scale", "keep")
+        for p in (True, False)
+    ]  # 12 specs; model_for keeps at most 8
+    for spec in specs:
+        cache.model_for(spec)
+    gc.collect()
+    assert 0 < len(cache.LOADED) <= 8
+    assert specs[-1] in cache.LOADED  # the newest is still held
+    cache.model_for.clear()
+    gc.collect()
+    assert len(cache.LOADED) == 0

@@ -16,6 +16,7 @@ view never runs the model again. Every cache has a size limit.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import streamlit as st
@@ -44,8 +45,9 @@ def base_model(name: str, pretrained: bool):
     return load_base(name, pretrained=pretrained)
 
 
-# Every model this process has loaded, for the About page's health check.
-LOADED: dict[ModelSpec, LoadedModel] = {}
+# The models this process holds now, for the About page's health check. Weak
+# references: a model the cache evicts (max_entries) is freed, not kept alive here.
+LOADED: weakref.WeakValueDictionary[ModelSpec, LoadedModel] = weakref.WeakValueDictionary()
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the model…")
