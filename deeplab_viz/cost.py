@@ -13,7 +13,7 @@ Conventions (say them wherever a number is shown):
 * **Peak memory** on CUDA is ``torch.cuda.max_memory_allocated`` during one forward
   minus what was allocated before it (activations, workspaces and the output; not the
   weights nor the input). On a CPU it is the growth of the process's resident memory
-  (RSS) during the forward, sampled every ~1 ms from ``/proc/self/statm`` after
+  (RSS) during the forward, sampled every ~1 ms with ``psutil`` after
   ``malloc_trim``: a coarse, whole-process figure (other threads count too; the
   allocator may reuse pages, and in a server thread freed pages are seldom given back,
   so a forward that reuses them shows little growth). Alongside it, in the same forward,
@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import psutil
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -91,7 +92,6 @@ FLOP_CONVENTION = (
 )
 CUDA_METHOD = "cuda max_memory_allocated"
 RSS_METHOD = "RSS growth"
-MAXRSS_METHOD = "ru_maxrss growth"
 ALLOC_NOTE = (
     "peak of the bytes torch's CPU allocator handed out during the forward (torch.profiler, "
     "profile_memory): activations, outputs and workspaces, not the weights; deterministic"
@@ -101,8 +101,6 @@ METHOD_NOTES = {
     "before it (weights and input excluded)",
     RSS_METHOD: "growth of the whole process's resident memory during the forward, sampled "
     "every ~1 ms: coarse (other threads count, the allocator may reuse pages)",
-    MAXRSS_METHOD: "growth of the process's lifetime memory high-water mark: 0 when the "
-    "forward stayed below an earlier peak",
 }
 
 
@@ -254,7 +252,7 @@ class MemoryResult:
     """Extra memory one forward needed, bytes, and how it was measured."""
 
     bytes: int
-    method: str  # CUDA_METHOD, RSS_METHOD or MAXRSS_METHOD
+    method: str  # CUDA_METHOD or RSS_METHOD
     allocated_bytes: int | None = None  # CPU: torch allocator peak in the same forward
 
     @property
@@ -271,15 +269,12 @@ class MemoryResult:
         return self.method if self.allocated_bytes is None else "torch CPU allocations"
 
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PROCESS = psutil.Process()
 
 
-def _statm_rss() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return None
+def _rss() -> int:
+    """Resident memory of this process, bytes (psutil: Linux, macOS and Windows alike)."""
+    return int(_PROCESS.memory_info().rss)
 
 
 def _malloc_trim() -> None:
@@ -290,34 +285,22 @@ def _malloc_trim() -> None:
             ctypes.CDLL(name).malloc_trim(0)
 
 
-def _maxrss_bytes() -> int:
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
-
-
 def _rss_growth(fn: Callable[[], object], interval_s: float = 0.001) -> MemoryResult:
-    if _statm_rss() is None:  # no /proc (macOS…): the lifetime high-water mark
-        before = _maxrss_bytes()
-        out = fn()
-        after = _maxrss_bytes()
-        del out
-        return MemoryResult(max(0, after - before), MAXRSS_METHOD)
     _malloc_trim()
-    base = _statm_rss() or 0
+    base = _rss()
     peak = [base]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _statm_rss() or 0)
+            peak[0] = max(peak[0], _rss())
             stop.wait(interval_s)
 
     sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
     sampler.start()
     try:
         out = fn()
-        peak[0] = max(peak[0], _statm_rss() or 0)  # the output is still alive here
+        peak[0] = max(peak[0], _rss())  # the output is still alive here
     finally:
         stop.set()
         sampler.join()

@@ -95,11 +95,12 @@ class Server:
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process, bytes (Linux)."""
+        import psutil
+
         try:
-            pages = int(Path(f"/proc/{self.proc.pid}/statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
+            return int(psutil.Process(self.proc.pid).memory_info().rss)
+        except psutil.Error:
             return 0
-        return pages * os.sysconf("SC_PAGE_SIZE")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

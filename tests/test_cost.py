@@ -104,7 +104,7 @@ def test_latency_and_memory_structure(voc_models):
     assert lat.median_ms <= lat.p90_ms <= max(lat.runs) + 1e-9
     mem = C.peak_memory(model, (65, 65))
     assert isinstance(mem.bytes, int) and mem.bytes >= 0
-    assert mem.method in (C.RSS_METHOD, C.MAXRSS_METHOD) and mem.note
+    assert mem.method == C.RSS_METHOD and mem.note
     # the allocator figure of the same forward: at least the output (1, 21, 65, 65) float32
     assert mem.allocated_bytes is None or mem.allocated_bytes >= 21 * 65 * 65 * 4
     assert mem.best_bytes == (mem.bytes if mem.allocated_bytes is None else mem.allocated_bytes)
@@ -363,3 +363,12 @@ def test_memory_measurement_prints_nothing_to_the_servers_log():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
+
+
+def test_rss_comes_from_psutil_in_bytes_on_every_os():
+    """The old sampler multiplied macOS's ru_maxrss (already bytes) by 1024."""
+    import psutil
+
+    rss = C._rss()
+    assert abs(rss - psutil.Process().memory_info().rss) < 64 * 1024**2
+    assert 10 * 1024**2 < rss < 64 * 1024**3  # bytes: a Python process with torch loaded
