@@ -94,7 +94,7 @@ class Server:
         return Path(self.log.name).read_text(errors="replace")[-4000:]
 
     def rss_bytes(self) -> int:
-        """Resident memory of the server process, bytes (Linux)."""
+        """Resident memory of the server process, bytes."""
         import psutil
 
         try:
