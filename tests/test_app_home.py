@@ -110,6 +110,21 @@ def test_a_link_made_with_an_upload_says_the_upload_is_not_in_it(app):
     assert not at2.main.info  # said once
 
 
+def test_a_photo_from_the_camera_is_the_lesson_image(app):
+    at = app.run()
+    assert not at.sidebar.camera_input  # no camera until asked for
+    at.sidebar.toggle(key="sb_camera_on").set_value(True).run()
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    rgb[:, 80:] = (200, 40, 40)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG")
+    at.sidebar.camera_input(key="sb_camera").upload("photo.jpg", buf.getvalue()).run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "Using your photo" in captions and "160×120 px" in captions
+    assert "sb_own" in at.query_params  # like an upload, it cannot travel in a link
+
+
 def test_query_params_reproduce_a_view(app):
     app.query_params["sb_sample"] = "camera.png"
     app.query_params["sb_os"] = "32"

@@ -136,6 +136,13 @@ def image_picker() -> LoadedImage:
         key="sb_upload",
         help="Up to the size cap in the app's settings; big images are scaled to 1024 px.",
     )
+    from_camera = False
+    # In class: photograph the room or a student's drawing. Off by default, so no page
+    # asks for the camera until someone wants it; a photo taken wins over an upload.
+    if st.toggle("…or take a photo", key="sb_camera_on", help="Uses this device's camera."):
+        shot = st.camera_input("Camera", key="sb_camera", label_visibility="collapsed")
+        if shot is not None:
+            upload, from_camera = shot, True
     # An upload cannot travel in a link; ``sb_own=1`` says the view was made with one,
     # so whoever opens the link is told why they see the sample instead.
     made_with_upload = links.text_param("sb_own", "Uploaded image", UPLOAD_MARK) is not None
@@ -153,7 +160,11 @@ def image_picker() -> LoadedImage:
             image = cache.upload_image(upload.getvalue(), upload.name, DEFAULT_MAX_SIDE)
             st.session_state["sb_last_upload"] = image
             links.set_param("sb_own", "1")
-            st.caption("Using your upload; remove it (×) to go back to the sample.")
+            st.caption(
+                "Using your photo; clear it or switch the camera off to go back."
+                if from_camera
+                else "Using your upload; remove it (×) to go back to the sample."
+            )
         except ImageError as exc:
             st.error(links.plain(exc.message), icon="🖼️")  # the file name is not Markdown
             last = st.session_state.get("sb_last_upload")
