@@ -19,7 +19,7 @@ from deeplab_viz.plots.output_stride import (
     with_boundaries,
 )
 from ui import cache, links, stride_cache
-from ui.refine_views import multiscale_section
+from ui.multiscale_view import multiscale_section
 from ui.sidebar import current_lesson
 from ui.widgets import initial
 

@@ -131,8 +131,22 @@ PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.
 SIDEBAR_KEYS = {d.key for d in declared(SIDEBAR)}
 
 
+def _ui_sections(page: Path) -> list[Path]:
+    """The ui/ modules ``page`` imports a section from (``from ui.crf_view import …``),
+    besides the sidebar, whose keys every page shares."""
+    out = []
+    for node in ast.walk(ast.parse(page.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ui."):
+            path = ROOT / "ui" / f"{node.module.split('.', 1)[1]}.py"
+            if path.exists() and path not in (SIDEBAR, LINKS_PY):
+                out.append(path)
+    return out
+
+
 def page_keys(page: str) -> set[str]:
-    return {d.key for d in declared(ROOT / page) if d.key}
+    """The keys the page declares, itself or through the ui sections it draws."""
+    files = [ROOT / page, *_ui_sections(ROOT / page)]
+    return {d.key for f in files for d in declared(f) if d.key}
 
 
 def test_every_link_parameter_is_declared_through_ui_links() -> None:

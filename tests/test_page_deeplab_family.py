@@ -24,9 +24,37 @@ def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.main.metric}
 
 
-def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
+TABS = ["v1 · v2 and the dense CRF", "v3", "v3+", "Atrous separable conv", "Multi-grid"]
+
+
+def _visit(at, tab: str):
+    """Open ``tab`` (bound to the link; switched through session state, as a click does)."""
+    at.session_state["fam_tab"] = tab
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_one_tab_runs_at_a_time(app, shapes_models):
     at = _open(app)
     charts = _charts(at)
+    assert "DeepLab v1 head" in charts and "DeepLab v2 ASPP" in charts
+    assert "ShapesWorld DeepLabv3+: ASPP + decoder" not in charts  # another tab: not run
+    assert not at.main.metric or "Separable / regular" not in _metrics(at)
+    _visit(at, "Multi-grid")
+    assert "DeepLab v1 head" not in _charts(at)
+    assert "(1, 2, 4) × 2 = rates 2, 4, 8" in _metrics(at)
+
+
+def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
+    at = _open(app)
+    charts, text, m, frames = "", "", {}, []
+    for tab in TABS:
+        _visit(at, tab)
+        charts += _charts(at)
+        text += " " + _text(at)
+        m |= _metrics(at)
+        frames += [d.value for d in at.main.dataframe]
     for title in (
         "DeepLab v1 head",
         "DeepLab v2 ASPP",
@@ -40,13 +68,11 @@ def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
         "post-processing (not learned)",
     ):
         assert title in charts, title
-    text = _text(at)
     assert "at rate 2" in text and "at rate 4" in text  # voc-mobilenetv2's depthwise rates
-    m = _metrics(at)
     assert m["(1, 1, 1) × 2 = rates 2, 2, 2"] == "49 of 169 cells"
     assert m["(1, 2, 4) × 2 = rates 2, 4, 8"] == "225 of 841 cells"
     assert "Held-out boundary F: v3 → v3+" in m
-    strides = [d.value for d in at.main.dataframe if "boundary F v3+" in d.value.columns]
+    strides = [f for f in frames if "boundary F v3+" in f.columns]
     assert strides and list(strides[0]["output stride"]) == [8, 16, 32]
     assert "Both models end their training at output stride" in text
     assert "the v3+ bargain" in text
@@ -59,7 +85,7 @@ def test_every_version_is_drawn_and_the_numbers_shown(app, shapes_models):
 
 
 def test_widgets_update_without_errors(app, shapes_models):
-    at = _open(app)
+    at = _visit(_open(app), "v3+")
     before = _metrics(at)["Boundary F, v3 (this scene)"]
     at.number_input(key="fam_seed").set_value(12).run()
     assert not at.exception
@@ -73,14 +99,17 @@ def test_widgets_update_without_errors(app, shapes_models):
     charts = _charts(at)
     assert "(1/32)" in charts and "after ×8" in charts
     assert "at output stride 32." in _text(at)
+    _visit(at, "Multi-grid")
     at.segmented_control(key="fam_mg").set_value("(1, 2, 1)")
     at.segmented_control(key="fam_mg_block").set_value(4).run()
     m = _metrics(at)
     assert m["(1, 1, 1) × 4 = rates 4, 4, 4"] == "49 of 625 cells"
     assert "(1, 2, 1) × 4 = rates 4, 8, 4" in m
+    _visit(at, "v3")
     at.radio(key="fam_v3_src").set_value("torchvision ResNet-101 (architecture)").run()
     assert "torchvision DeepLabV3 head" in _charts(at)
     # the latency waits for a click; small sizes keep it short
+    _visit(at, "Atrous separable conv")
     at.select_slider(key="fam_sep_ch").set_value(64)
     at.select_slider(key="fam_sep_hw").set_value(17).run()
     assert "64→64 channels" not in _charts(at)
@@ -93,34 +122,35 @@ def test_widgets_update_without_errors(app, shapes_models):
 def test_query_params_reproduce_the_view(app, shapes_models):
     at = _open(
         app,
-        fam_mg="(2, 2, 2)",
-        fam_mg_block="1",
-        fam_v3_src="torchvision ResNet-101 (architecture)",
+        fam_tab="v3+",
         fam_seed="21",
         fam_zx="30",
         fam_zy="70",
         fam_zside="24",
-        fam_sep_rate="6",
         fam_os="8",
     )
     assert at.segmented_control(key="fam_os").value == 8
-    assert at.segmented_control(key="fam_mg").value == "(2, 2, 2)"
-    assert at.segmented_control(key="fam_mg_block").value == 1
     assert at.number_input(key="fam_seed").value == 21
     assert (at.slider(key="fam_zx").value, at.slider(key="fam_zy").value) == (30, 70)
     assert at.select_slider(key="fam_zside").value == 24
-    assert at.select_slider(key="fam_sep_rate").value == 6
-    assert "torchvision DeepLabV3 head" in _charts(at)
-    assert _metrics(at)["(2, 2, 2) × 1 = rates 2, 2, 2"] == "49 of 169 cells"
     assert "Crop x 36–59, y 100–123" in _text(at)
+    at = _open(app, fam_tab="Multi-grid", fam_mg="(2, 2, 2)", fam_mg_block="1")
+    assert at.segmented_control(key="fam_mg").value == "(2, 2, 2)"
+    assert at.segmented_control(key="fam_mg_block").value == 1
+    assert _metrics(at)["(2, 2, 2) × 1 = rates 2, 2, 2"] == "49 of 169 cells"
+    at = _open(app, fam_tab="v3", fam_v3_src="torchvision ResNet-101 (architecture)")
+    assert "torchvision DeepLabV3 head" in _charts(at)
+    at = _open(app, fam_tab="Atrous separable conv", fam_sep_rate="6")
+    assert at.select_slider(key="fam_sep_rate").value == 6
 
 
 def test_missing_weights_say_so(app, no_shapes):
-    at = _open(app)
+    at = _visit(_open(app), "v3+")
     info = " ".join(i.value for i in at.main.info)
     assert "ShapesWorld models are not installed" in info
-    charts = _charts(at)
-    assert "DeepLab v2 ASPP" in charts and "torchvision DeepLabV3 head" in charts
+    _visit(at, "v3")
+    assert "torchvision DeepLabV3 head" in _charts(at)
+    _visit(at, "Multi-grid")
     assert "225 of 841 cells" in _metrics(at).values()
 
 
@@ -128,7 +158,7 @@ def test_view_changes_never_run_the_models(app, shapes_models, monkeypatch):
     from deeplab_viz import family as FA
     from deeplab_viz import scale_lab as SL
 
-    at = _open(app)
+    at = _visit(_open(app), "v3+")
     calls = []
     for mod, name in ((FA, "plus_steps"), (SL, "predict")):
         real = getattr(mod, name)
@@ -137,8 +167,9 @@ def test_view_changes_never_run_the_models(app, shapes_models, monkeypatch):
         )
     at.slider(key="fam_zx").set_value(20).run()
     at.select_slider(key="fam_zside").set_value(64).run()
+    _visit(at, "Multi-grid")
     at.segmented_control(key="fam_mg").set_value("(1, 1, 1)").run()
-    at.radio(key="fam_v3_src").set_value("torchvision ResNet-101 (architecture)").run()
+    _visit(at, "v3+")
     assert not at.exception
     assert calls == []
     at.number_input(key="fam_seed").set_value(5).run()  # a new scene: both models run once
@@ -146,7 +177,7 @@ def test_view_changes_never_run_the_models(app, shapes_models, monkeypatch):
 
 
 def test_a_broken_stride_in_the_link_falls_back_to_16(app, shapes_models):
-    at = _open(app, fam_os="7")
+    at = _open(app, fam_tab="v3+", fam_os="7")
     assert not at.exception
     assert at.segmented_control(key="fam_os").value == 16
     assert "at output stride 16." in _text(at)
