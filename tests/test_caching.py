@@ -149,7 +149,8 @@ def test_models_the_cache_evicts_are_freed():
     from deeplab_viz.models import ModelSpec
     from ui import cache
 
-    cache.model_for.clear()
+    st.cache_resource.clear()  # nothing else (probes, fallbacks) holds a model now
+    gc.collect()
     specs = [
         ModelSpec(name="shapes-deeplabv3", output_stride=s, aspp_rates=r, pretrained=p)
         for s in (8, 16, 32)
@@ -161,6 +162,6 @@ def test_models_the_cache_evicts_are_freed():
     gc.collect()
     assert 0 < len(cache.LOADED) <= 8
     assert specs[-1] in cache.LOADED  # the newest is still held
-    cache.model_for.clear()
+    st.cache_resource.clear()
     gc.collect()
     assert len(cache.LOADED) == 0

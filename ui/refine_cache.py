@@ -94,7 +94,7 @@ def multiscale_run(
     return MultiScaleRun(out.class_map, out.scale_maps, out.views)
 
 
-@st.cache_data(ttl=600, show_spinner=False)
+@st.cache_data(max_entries=1, ttl=600, show_spinner=False)
 def measured() -> dict | None:
     """The table of ``bench/refine_table.py`` (plain / multi-scale / CRF on VOC val)."""
     return refine.measured_table()

@@ -25,7 +25,7 @@ class Warmup:
             self.error = f"{type(exc).__name__}: {exc}"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def start() -> Warmup:
     """The one warm-up of this process (the first run of the first session starts it)."""
     return Warmup()
