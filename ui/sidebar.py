@@ -115,6 +115,15 @@ def open_on(model_name: str | None) -> None:
             st.session_state["sb_os"] = REGISTRY[model_name].native_stride
 
 
+def _mark_own_image(key: str) -> None:
+    """On a new upload or photo, say in the link that the view uses the user's own image.
+
+    A callback, so the link changes before the run, never in the middle of one (a
+    write mid-run raced the page's own rendering in the browser)."""
+    if st.session_state.get(key) is not None:
+        links.set_param("sb_own", "1")
+
+
 def image_picker() -> LoadedImage:
     """A sample, a generated ShapesWorld scene or the user's upload; a bad upload keeps
     the last good image."""
@@ -135,12 +144,20 @@ def image_picker() -> LoadedImage:
         type=UPLOAD_TYPES,
         key="sb_upload",
         help="Up to the size cap in the app's settings; big images are scaled to 1024 px.",
+        on_change=_mark_own_image,
+        args=("sb_upload",),
     )
     from_camera = False
     # In class: photograph the room or a student's drawing. Off by default, so no page
     # asks for the camera until someone wants it; a photo taken wins over an upload.
     if st.toggle("…or take a photo", key="sb_camera_on", help="Uses this device's camera."):
-        shot = st.camera_input("Camera", key="sb_camera", label_visibility="collapsed")
+        shot = st.camera_input(
+            "Camera",
+            key="sb_camera",
+            label_visibility="collapsed",
+            on_change=_mark_own_image,
+            args=("sb_camera",),
+        )
         if shot is not None:
             upload, from_camera = shot, True
     # An upload cannot travel in a link; ``sb_own=1`` says the view was made with one,
@@ -159,7 +176,6 @@ def image_picker() -> LoadedImage:
         try:
             image = cache.upload_image(upload.getvalue(), upload.name, DEFAULT_MAX_SIDE)
             st.session_state["sb_last_upload"] = image
-            links.set_param("sb_own", "1")
             st.caption(
                 "Using your photo; clear it or switch the camera off to go back."
                 if from_camera
