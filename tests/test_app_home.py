@@ -86,30 +86,6 @@ def test_upload_then_bad_upload_keeps_the_previous_image(app):
     assert "mine.png" in captions and "previous image" in captions
 
 
-def test_a_link_made_with_an_upload_says_the_upload_is_not_in_it(app):
-    at = app.run()
-    rgb = np.zeros((64, 96, 3), np.uint8)
-    at.sidebar.file_uploader(key="sb_upload").upload("mine.png", _png(rgb), "image/png").run()
-    assert at.query_params["sb_own"] in ("1", ["1"])  # the link records that an upload was used
-    assert not at.main.info
-
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-
-    fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    fresh.query_params["sb_own"] = "1"  # someone opens the shared link: no upload there
-    fresh.query_params["sb_os"] = "16"
-    at2 = fresh.run()
-    assert not at2.exception
-    (info,) = [i.value for i in at2.main.info]
-    assert info.startswith("This link was made with an uploaded image") and "\n" not in info
-    assert "sb_own" not in at2.query_params  # the sample's link no longer claims an upload
-    assert at2.sidebar.segmented_control(key="sb_os").value == 16  # the rest of the view kept
-    at2.sidebar.selectbox(key="sb_sample").set_value("camera.png").run()
-    assert not at2.main.info  # said once
-
-
 def test_a_photo_from_the_camera_is_the_lesson_image(app):
     at = app.run()
     assert not at.sidebar.camera_input  # no camera until asked for
@@ -122,7 +98,6 @@ def test_a_photo_from_the_camera_is_the_lesson_image(app):
     assert not at.exception
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Using your photo" in captions and "160×120 px" in captions
-    assert "sb_own" in at.query_params  # like an upload, it cannot travel in a link
 
 
 def test_query_params_reproduce_a_view(app):

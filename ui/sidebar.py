@@ -16,7 +16,6 @@ import torch
 from deeplab_viz import first_run as FR
 from deeplab_viz.images import DEFAULT_MAX_SIDE, ImageError, LoadedImage, describe
 from deeplab_viz.inference import DEFAULT_SIZE
-from deeplab_viz.links import Text
 from deeplab_viz.models import OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec
 from deeplab_viz.models.registry import DEFAULT_MODEL, is_shapes_model
 
@@ -25,19 +24,6 @@ from .bootstrap import ensure_app_entry
 
 SIZES = (257, 321, 385, 449, 513, 641, 769, 1025)
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
-UPLOAD_NOT_IN_LINK = (
-    "This link was made with an uploaded image, which cannot travel in a link: you see the "
-    "sample instead. Upload the image again to see the same view."
-)
-UPLOAD_NOTED, UPLOAD_NOTE = "_upload_link_noted", "_upload_link_note"
-
-
-def _upload_mark(text: str) -> None:
-    if text != "1":
-        raise ValueError("sb_own is 1 or absent")
-
-
-UPLOAD_MARK = Text(1, _upload_mark)
 
 
 @dataclass(frozen=True)
@@ -115,15 +101,6 @@ def open_on(model_name: str | None) -> None:
             st.session_state["sb_os"] = REGISTRY[model_name].native_stride
 
 
-def _mark_own_image(key: str) -> None:
-    """On a new upload or photo, say in the link that the view uses the user's own image.
-
-    A callback, so the link changes before the run, never in the middle of one (a
-    write mid-run raced the page's own rendering in the browser)."""
-    if st.session_state.get(key) is not None:
-        links.set_param("sb_own", "1")
-
-
 def image_picker() -> LoadedImage:
     """A sample, a generated ShapesWorld scene or the user's upload; a bad upload keeps
     the last good image."""
@@ -144,8 +121,6 @@ def image_picker() -> LoadedImage:
         type=UPLOAD_TYPES,
         key="sb_upload",
         help="Up to the size cap in the app's settings; big images are scaled to 1024 px.",
-        on_change=_mark_own_image,
-        args=("sb_upload",),
     )
     from_camera = False
     # In class: photograph the room or a student's drawing. Off by default, so no page
@@ -155,19 +130,9 @@ def image_picker() -> LoadedImage:
             "Camera",
             key="sb_camera",
             label_visibility="collapsed",
-            on_change=_mark_own_image,
-            args=("sb_camera",),
         )
         if shot is not None:
             upload, from_camera = shot, True
-    # An upload cannot travel in a link; ``sb_own=1`` says the view was made with one,
-    # so whoever opens the link is told why they see the sample instead.
-    made_with_upload = links.text_param("sb_own", "Uploaded image", UPLOAD_MARK) is not None
-    if upload is None:
-        if made_with_upload and not st.session_state.get(UPLOAD_NOTED):
-            st.session_state[UPLOAD_NOTED] = True
-            st.session_state[UPLOAD_NOTE] = UPLOAD_NOT_IN_LINK
-        links.drop_param("sb_own")
     if seed is None:
         image = cache.sample_image(sample, DEFAULT_MAX_SIDE)
     else:
@@ -271,9 +236,6 @@ def sidebar() -> Lesson:
 
 def show_notices(notice: FR.Fallback | None, running: str, image: LoadedImage) -> None:
     """In the main area: which model runs instead and why; a ShapesWorld model on a photo."""
-    note = st.session_state.pop(UPLOAD_NOTE, None)
-    if note:
-        st.info(note, icon="🔗")
     if notice is not None:
         st.warning(notice.sentence, icon="📦")
         with st.expander("Details"):
