@@ -162,7 +162,8 @@ def split_ids(
     """
     if dev_every == 0:
         return list(ids), []
-    pool = list(ids) if pool is None else [i for i in ids if i in set(pool)]
+    keep = set(ids if pool is None else pool)
+    pool = [i for i in ids if i in keep]
     dev = set(pool[::dev_every])
     return [i for i in ids if i not in dev], [i for i in pool if i in dev]
 

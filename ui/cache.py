@@ -25,11 +25,10 @@ from deeplab_viz import first_run as FR
 from deeplab_viz.images import LoadedImage, load_image
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
 from deeplab_viz.models.registry import load_with_fallback
-from deeplab_viz.paths import SAMPLES_DIR as PACKAGE_SAMPLES
+from deeplab_viz.paths import SAMPLES_DIR
 from deeplab_viz.probe import Probe, run_probe
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES_DIR = PACKAGE_SAMPLES
 DEFAULT_SAMPLE = "chelsea.png"
 
 

@@ -147,7 +147,7 @@ def _crf_verdict(rows: dict[int, dict[str, dict]]) -> str:
         fine, coarse = miou[strides[0]], miou[strides[-1]]
         parts.append(
             f"It matters {'more' if coarse > fine else 'less'} at the coarse stride "
-            f"(OS {strides[-1]}) than at OS {strides[0]}" + "."
+            f"(OS {strides[-1]}) than at OS {strides[0]}."
         )
     ms = rows.get(16, rows[strides[0]])
     extra = ms["crf"]["ms_per_image_median"] - ms["plain"]["ms_per_image_median"]

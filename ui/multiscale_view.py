@@ -53,7 +53,7 @@ def multiscale_section(lesson, strides: tuple[int, ...]) -> None:
         w_h = f"{views[0].input_hw[1]}×{views[0].input_hw[0]}"
         col.image(
             shown(rgb, cmap),
-            caption=f"×{scale:g}: {w_h} px in, {sum(v.ms for v in views):.0f} ms (2 views)",
+            caption=f"×{scale:g}: {w_h} px in, {sum(v.ms for v in views):.0f} ms ({len(views)} views)",
             width="stretch",
         )
     changed = run.class_map != plain

@@ -25,7 +25,7 @@ def changed_image(rgb: np.ndarray, changed: np.ndarray, *, dim: float = 0.45) ->
 
 
 def convergence_figure(changes: Sequence[int], step: int, n_pixels: int) -> go.Figure:
-    """Pixels relabelled at each mean-field step (log scale), the shown step marked."""
+    """Share of pixels relabelled at each mean-field step, the shown step marked."""
     steps = list(range(1, len(changes) + 1))
     share = [100 * c / max(n_pixels, 1) for c in changes]
     fig = go.Figure(
