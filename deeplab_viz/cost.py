@@ -238,10 +238,13 @@ def _latency(fn: Callable[[], object], device: torch.device, warmup: int, repeat
 def measure_latency(
     model: LoadedModel, input_hw: int | Sequence[int], *, warmup: int = 1, repeats: int = 5
 ) -> LatencyResult:
-    """Median and 90th-percentile forward time of ``model`` on a (1, 3, h, w) input."""
-    x = _zeros(model, input_hw)
+    """Median and 90th-percentile forward time of ``model`` on a (1, 3, h, w) input.
+
+    Times the module the app runs (:attr:`LoadedModel.runner`: the fused copy on a CPU).
+    """
+    x = model.runner_input(_zeros(model, input_hw))
     with torch.inference_mode():
-        return _latency(lambda: model.module(x), model.device, warmup, repeats)
+        return _latency(lambda: model.runner(x), model.device, warmup, repeats)
 
 
 # --------------------------------------------------------------------------- memory
@@ -366,9 +369,9 @@ def peak_memory(model: LoadedModel, input_hw: int | Sequence[int]) -> MemoryResu
     Run it after a warm-up (e.g. :func:`measure_latency`) so one-off allocations such
     as cuDNN's algorithm search are not counted.
     """
-    x = _zeros(model, input_hw)
+    x = model.runner_input(_zeros(model, input_hw))
     with torch.inference_mode():
-        return _peak(lambda: model.module(x), model.device)
+        return _peak(lambda: model.runner(x), model.device)
 
 
 def activation_bytes(probe: Probe, *, itemsize: int = 4) -> int:

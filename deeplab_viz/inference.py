@@ -129,7 +129,7 @@ class Segmentation:
 def forward_logits(model: LoadedModel, prepared: Prepared) -> tuple[torch.Tensor, float]:
     """Run the network; returns image-grid logits and the forward time in ms."""
     t0 = time.perf_counter()
-    out = model.module(prepared.tensor)
+    out = model.runner(model.runner_input(prepared.tensor))
     if out.device.type == "cuda":
         torch.cuda.synchronize(out.device)
     ms = (time.perf_counter() - t0) * 1000

@@ -95,10 +95,10 @@ class _Clock:
 @torch.inference_mode()
 def probe_prepared(model: LoadedModel, prepared: Prepared) -> Probe:
     """Probe an already prepared input (see :func:`deeplab_viz.inference.prepare`)."""
-    net = model.module
+    net = model.runner
     clock = _Clock(model.device)
     start = time.perf_counter()
-    x = prepared.tensor  # (1, 3, Hp, Wp)
+    x = model.runner_input(prepared.tensor)  # (1, 3, Hp, Wp)
     stages: dict[str, torch.Tensor] = {}
     for name, stage in net.stages.items():
         x = stage(x)  # e.g. (1, 160, Hp/8, Wp/8) for the last stage at OS 8

@@ -25,6 +25,7 @@ import torch
 from .. import weights as W
 from ..first_run import Fallback, fallback
 from ..paths import MODELS_DIR
+from .fast import fast_copy
 from .layers import DeepLabV3
 from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
 
@@ -245,6 +246,17 @@ class LoadedModel:
     spec: ModelSpec
     module: DeepLabV3 = field(repr=False, compare=False)
     class_names: tuple[str, ...]
+    # The same network fused for CPU inference (see models/fast.py); None: run ``module``.
+    fast: DeepLabV3 | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def runner(self) -> DeepLabV3:
+        """The module forward passes run on: the fast copy where there is one."""
+        return self.fast if self.fast is not None else self.module
+
+    def runner_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, 3, H, W) laid out for :attr:`runner` (channels last on the fast path)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.fast is not None else x
 
     @property
     def entry(self) -> ModelEntry:
@@ -358,9 +370,17 @@ def _load_local(entry: ModelEntry, *, pretrained: bool) -> tuple[DeepLabV3, tupl
 
 
 def build_model(
-    spec: ModelSpec, *, base: tuple[DeepLabV3, tuple[str, ...]] | None = None
+    spec: ModelSpec,
+    *,
+    base: tuple[DeepLabV3, tuple[str, ...]] | None = None,
+    fast: bool | None = None,
 ) -> LoadedModel:
-    """A :class:`LoadedModel` for ``spec``; ``base`` (from :func:`load_base`) is not mutated."""
+    """A :class:`LoadedModel` for ``spec``; ``base`` (from :func:`load_base`) is not mutated.
+
+    ``fast`` (default: on for CPU float32) adds the fused copy of
+    :func:`~deeplab_viz.models.fast.fast_copy` that forward passes run on; the
+    reference module stays for everything that reads the network.
+    """
     module, labels = base if base is not None else load_base(spec.name, pretrained=spec.pretrained)
     entry = spec.entry
     if spec.output_stride != entry.native_stride:
@@ -375,7 +395,11 @@ def build_model(
         if module is (base[0] if base is not None else None):
             module = copy.deepcopy(module)
         module = module.to(device=spec.device, dtype=DTYPES[spec.dtype])
-    return LoadedModel(spec=spec, module=_freeze(module), class_names=labels)
+    module = _freeze(module)
+    if fast is None:
+        fast = spec.device == "cpu" and spec.dtype == "float32"
+    fused = fast_copy(module) if fast else None
+    return LoadedModel(spec=spec, module=module, class_names=labels, fast=fused)
 
 
 def expected_rates(spec: ModelSpec) -> tuple[int, ...]:
