@@ -23,9 +23,12 @@ from .models import LoadedModel
 
 
 def _frozen(t: torch.Tensor) -> np.ndarray:
-    """A read-only CPU copy: float32 for features, unchanged for integer maps."""
+    """A read-only CPU view: float32 for features, unchanged for integer maps.
+
+    No copy on a CPU: a channels-last tensor (the fast path's) stays strided.
+    """
     t = t.detach().cpu()
-    a = np.ascontiguousarray((t if not t.is_floating_point() else t.float()).numpy())
+    a = (t if not t.is_floating_point() else t.float()).numpy()
     a.setflags(write=False)
     return a
 

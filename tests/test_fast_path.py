@@ -59,6 +59,10 @@ def test_fused_conv_matches_torch(cls, kernel, stride, dilation, groups, act, wi
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
     # the same module with autograd on takes torch's own path, same numbers
     torch.testing.assert_close(fused(x).detach(), want, rtol=1e-4, atol=1e-4)
+    fused.pack()  # weight reordered once into oneDNN's blocked layout
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fused(x).detach(), want, rtol=1e-4, atol=1e-4)
 
 
 def test_fold_batch_norm_is_the_affine_map():

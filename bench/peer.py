@@ -1,0 +1,262 @@
+"""The default model against the best runtime for it on this CPU: the TFLite interpreter.
+
+    python bench/peer.py [--quick] [--repeats N] [--out bench/results/peer-cpu.json]
+
+The same network, ``deeplabv3.tflite``, runs in the TFLite interpreter
+(``ai-edge-litert``, XNNPACK; a bench dependency only, never needed by the app)
+and in the app's PyTorch port, on the same normalised input:
+
+- ``tflite``: ``set_tensor`` → ``invoke`` → ``get_tensor`` (its graph ends with the
+  upsampling to 257×257, so its output is the port's plain forward);
+- ``reference``: the port's forward on the reference module (NCHW, BN unfused);
+- ``forward``: the forward the app runs (:attr:`LoadedModel.runner`, the fused
+  channels-last copy of ``deeplab_viz/models/fast.py``);
+- ``probe``: :func:`deeplab_viz.probe.probe_prepared` on the fast path: every
+  intermediate kept as read-only numpy, logits on the image grid, class map.
+
+Contenders run interleaved (round-robin, order rotating each round), so drift on a
+busy machine hits all alike; per contender the median and the 25th/75th
+percentiles, and per pair the median of the per-round ratios. At 257 px (the
+interpreter's only input size: it refuses a resized input, the error is recorded)
+and at the app's working size, on 1 and 2 threads.
+
+The ResNet-50 probe at output stride 8 is set against a measured fp32 matmul
+roofline (``torch.mm`` of two 2048² matrices on the same threads): achieved
+GFLOP/s (FLOPs from ``torch.utils.flop_counter``, 2 per multiply-add) over the
+matmul's. Random weights: weights do not change what a forward costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deeplab_viz.cost import count_flops  # noqa: E402
+from deeplab_viz.inference import DEFAULT_SIZE, prepare  # noqa: E402
+from deeplab_viz.models import ModelSpec, build_model, load_base  # noqa: E402
+from deeplab_viz.probe import probe_prepared  # noqa: E402
+
+SCHEMA = "atrous-lab/peer/1"
+GOLDEN = (
+    ROOT.parent / "shared" / "testdata" / "tflite_segmenter" / "segmentation_input_rotation0.jpg"
+)
+
+
+def tflite_path() -> Path:
+    return Path(os.environ.get("DEEPLAB_VIZ_WEIGHTS_DIR", ROOT.parent / "shared" / "weights")) / (
+        "deeplabv3.tflite"
+    )
+
+
+def interpreter(threads: int, hw: tuple[int, int] | None = None):
+    """The TFLite interpreter on ``threads`` threads; ``hw`` resizes its input (may fail)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(tflite_path()), num_threads=threads)
+    if hw is not None:
+        d = it.get_input_details()[0]
+        it.resize_tensor_input(d["index"], [1, hw[0], hw[1], 3], strict=False)
+    it.allocate_tensors()
+    return it
+
+
+def tflite_runner(it) -> Callable[[np.ndarray], np.ndarray]:
+    d_in, d_out = it.get_input_details()[0], it.get_output_details()[0]
+
+    def run(x_nhwc: np.ndarray) -> np.ndarray:
+        it.set_tensor(d_in["index"], x_nhwc)
+        it.invoke()
+        return it.get_tensor(d_out["index"])  # (1, H, W, 21)
+
+    return run
+
+
+def summary(runs: list[float]) -> dict[str, object]:
+    a = np.asarray(runs)
+    return {
+        "median_ms": round(float(np.median(a)), 3),
+        "p25_ms": round(float(np.percentile(a, 25)), 3),
+        "p75_ms": round(float(np.percentile(a, 75)), 3),
+        "runs": [round(float(r), 3) for r in runs],
+    }
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Time each function ``repeats`` times, round-robin with a rotating order, in ms."""
+    for fn in fns.values():  # warm-up: first-call allocations, oneDNN primitive caches
+        fn()
+        fn()
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for n in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            fns[n]()
+            times[n].append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> dict[str, float]:
+    """Median and quartiles of the per-round ratio ``num / den``."""
+    r = np.asarray(times[num]) / np.asarray(times[den])
+    return {
+        "median": round(float(np.median(r)), 3),
+        "p25": round(float(np.percentile(r, 25)), 3),
+        "p75": round(float(np.percentile(r, 75)), 3),
+    }
+
+
+def golden_rgb(size: int) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.open(GOLDEN).convert("RGB") if GOLDEN.exists() else Image.new("RGB", (257, 257))
+    return np.asarray(img.resize((size, size), Image.BILINEAR))
+
+
+def peer_block(threads: int, size: int, repeats: int, base) -> dict[str, object]:
+    """One thread count × input size: all contenders interleaved."""
+    torch.set_num_threads(threads)
+    ref = build_model(ModelSpec(name="voc-mobilenetv2", device="cpu"), base=base, fast=False)
+    fast = build_model(ModelSpec(name="voc-mobilenetv2", device="cpu"), base=base)
+    prepared = prepare(golden_rgb(size), fast, size=size)  # (1, 3, S, S), S = OS·k + 1
+    x = prepared.tensor
+    x_fast = fast.runner_input(x)
+    fns: dict[str, Callable[[], object]] = {
+        "reference": lambda: ref.module(x),
+        "forward": lambda: fast.runner(x_fast),
+        "probe": lambda: probe_prepared(fast, prepared),
+    }
+    block: dict[str, object] = {"threads": threads, "size": size, "input_hw": list(x.shape[-2:])}
+    try:
+        it = interpreter(threads, None if size == 257 else tuple(x.shape[-2:]))
+        run = tflite_runner(it)
+        x_nhwc = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
+        with torch.inference_mode():
+            ours = fast.runner(x_fast)[0].argmax(0).numpy()
+        theirs = run(x_nhwc)[0].argmax(-1)
+        block["agreement_with_tflite"] = round(float((ours == theirs).mean()), 5)
+        fns["tflite"] = lambda: run(x_nhwc)
+    except (ImportError, RuntimeError, ValueError) as exc:
+        block["tflite_unavailable"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+    with torch.inference_mode():
+        times = interleaved(fns, repeats)
+    block["timings"] = {n: summary(t) for n, t in times.items()}
+    ratios = {"forward/reference": paired_ratio(times, "forward", "reference")}
+    ratios["probe/forward"] = paired_ratio(times, "probe", "forward")
+    if "tflite" in times:
+        for n in ("reference", "forward", "probe"):
+            ratios[f"{n}/tflite"] = paired_ratio(times, n, "tflite")
+    block["ratios"] = ratios
+    return block
+
+
+def roofline_block(threads: int, size: int, repeats: int) -> dict[str, object]:
+    """ResNet-50 probe at OS 8 as a share of the matmul roofline, interleaved with the matmul."""
+    torch.set_num_threads(threads)
+    spec = ModelSpec(name="deeplabv3_resnet50", output_stride=8, pretrained=False, device="cpu")
+    model = build_model(spec)
+    prepared = prepare(golden_rgb(size), model, size=size)
+    flops = count_flops(model, tuple(prepared.tensor.shape[-2:]))
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    with torch.inference_mode():
+        times = interleaved(
+            {"probe": lambda: probe_prepared(model, prepared), "matmul": lambda: torch.mm(a, b)},
+            repeats,
+        )
+    probe_s = float(np.median(times["probe"])) / 1000
+    mm_gflops = 2 * n**3 / (float(np.min(times["matmul"])) / 1000) / 1e9
+    achieved = flops / probe_s / 1e9
+    return {
+        "threads": threads,
+        "size": size,
+        "model": spec.label,
+        "flops": int(flops),
+        "probe": summary(times["probe"]),
+        "matmul_gflops": round(mm_gflops, 1),
+        "probe_gflops": round(achieved, 1),
+        "share_of_roofline": round(achieved / mm_gflops, 3),
+    }
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import ai_edge_litert
+
+        litert = getattr(ai_edge_litert, "__version__", "installed")
+    except ImportError:
+        litert = None
+    return {
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "ai_edge_litert": litert,
+        "onednn": torch.backends.mkldnn.is_available(),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="few repeats, 257 px only, no ResNet-50")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds per block")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "peer-cpu.json")
+    args = p.parse_args(argv)
+    repeats = args.repeats or (5 if args.quick else 50)
+    sizes = [257] if args.quick else [257, DEFAULT_SIZE]
+    t0 = time.perf_counter()
+    base = load_base("voc-mobilenetv2")
+    blocks = [peer_block(t, s, repeats, base) for t in args.threads for s in sizes]
+    roofline = (
+        []
+        if args.quick
+        else [roofline_block(t, DEFAULT_SIZE, max(5, repeats // 5)) for t in args.threads]
+    )
+    result = {
+        "schema": SCHEMA,
+        "mode": "quick" if args.quick else "full",
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+        "machine": machine(),
+        "repeats": repeats,
+        "blocks": blocks,
+        "roofline": roofline,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    for b in blocks:
+        r = b["ratios"]
+        line = ", ".join(f"{k} {v['median']}" for k, v in r.items())
+        print(f"{b['threads']} thread(s), {b['size']} px: {line}")
+    for r in roofline:
+        print(
+            f"{r['threads']} thread(s): ResNet-50 OS 8 probe {r['probe_gflops']} GFLOP/s, "
+            f"matmul {r['matmul_gflops']}: {r['share_of_roofline']:.0%} of the roofline"
+        )
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

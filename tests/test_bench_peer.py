@@ -1,0 +1,33 @@
+"""bench/peer.py in its quick mode: the port against the TFLite interpreter, on the same input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, TFLITE, WEIGHTS_DIR
+
+pytestmark = pytest.mark.skipif(not TFLITE.exists(), reason="deeplabv3.tflite not present")
+
+
+def test_peer_quick_mode_races_the_interpreter(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    out = tmp_path / "peer.json"
+    subprocess.run(
+        [sys.executable, "bench/peer.py", "--quick", "--repeats", "3", "--threads", "1",
+         "--out", str(out)],
+        cwd=ROOT, check=True, timeout=300, capture_output=True, text=True,
+        env={"DEEPLAB_VIZ_WEIGHTS_DIR": str(WEIGHTS_DIR), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["schema"] == "atrous-lab/peer/1" and result["mode"] == "quick"
+    (block,) = result["blocks"]
+    assert block["size"] == 257 and block["input_hw"] == [257, 257]
+    assert set(block["timings"]) == {"reference", "forward", "probe", "tflite"}
+    for t in block["timings"].values():
+        assert len(t["runs"]) == 3 and t["p25_ms"] <= t["median_ms"] <= t["p75_ms"]
+    # the same network: the port and the interpreter give the same class almost everywhere
+    assert block["agreement_with_tflite"] > 0.995
+    assert {"forward/tflite", "probe/tflite", "forward/reference"} <= set(block["ratios"])
