@@ -94,7 +94,9 @@ def assert_same_classes(ref, fast, rgb: np.ndarray, *, size: int = 513) -> None:
     top2 = a[0].topk(2, dim=0).values
     margin = (top2[0] - top2[1])[flipped]
     assert flipped.float().mean() < 1e-4, f"{int(flipped.sum())} pixels changed class"
-    assert (margin < TIE * scale).all(), f"a pixel with margin {float(margin.max()):.2e} changed class"
+    assert (margin < TIE * scale).all(), (
+        f"a pixel with margin {float(margin.max()):.2e} changed class"
+    )
 
 
 def _spec_models() -> list[tuple[str, int, bool]]:
