@@ -12,7 +12,9 @@ and in the app's PyTorch port, on the same normalised input:
 - ``forward``: the forward the app runs (:attr:`LoadedModel.runner`, the fused
   channels-last copy of ``deeplab_viz/models/fast.py``);
 - ``probe``: :func:`deeplab_viz.probe.probe_prepared` on the fast path: every
-  intermediate kept as read-only numpy, logits on the image grid, class map.
+  intermediate kept as read-only numpy, logits on the image grid, class map;
+- ``bfloat16``: the forward cast to bfloat16, channels-last (the app's inexact
+  choice), with the share of pixels whose class matches float32's.
 
 Contenders run interleaved (round-robin, order rotating each round), so drift on a
 busy machine hits all alike; per contender the median and the 25th/75th
@@ -135,12 +137,19 @@ def peer_block(threads: int, size: int, repeats: int, base) -> dict[str, object]
     prepared = prepare(golden_rgb(size), fast, size=size)  # (1, 3, S, S), S = OS·k + 1
     x = prepared.tensor
     x_fast = fast.runner_input(x)
+    # bfloat16: inexact, offered in the app only as a visible choice
+    low = build_model(ModelSpec(name="voc-mobilenetv2", device="cpu", dtype="bfloat16"), base=base)
+    x_low = low.runner_input(x.to(torch.bfloat16))
     fns: dict[str, Callable[[], object]] = {
         "reference": lambda: ref.module(x),
         "forward": lambda: fast.runner(x_fast),
         "probe": lambda: probe_prepared(fast, prepared),
+        "bfloat16": lambda: low.runner(x_low),
     }
     block: dict[str, object] = {"threads": threads, "size": size, "input_hw": list(x.shape[-2:])}
+    with torch.inference_mode():
+        same = fast.runner(x_fast).argmax(1) == low.runner(x_low).float().argmax(1)
+    block["bfloat16_agreement_with_float32"] = round(float(same.float().mean()), 5)
     try:
         it = interpreter(threads, None if size == 257 else tuple(x.shape[-2:]))
         run = tflite_runner(it)
@@ -157,6 +166,7 @@ def peer_block(threads: int, size: int, repeats: int, base) -> dict[str, object]
     block["timings"] = {n: summary(t) for n, t in times.items()}
     ratios = {"forward/reference": paired_ratio(times, "forward", "reference")}
     ratios["probe/forward"] = paired_ratio(times, "probe", "forward")
+    ratios["bfloat16/forward"] = paired_ratio(times, "bfloat16", "forward")
     if "tflite" in times:
         for n in ("reference", "forward", "probe"):
             ratios[f"{n}/tflite"] = paired_ratio(times, n, "tflite")

@@ -117,3 +117,16 @@ def test_a_model_link_is_short_and_reproduces_the_model(app):
     assert "deeplabv3_resnet50 · OS 16 · architecture only (random weights)" in " ".join(
         c.value for c in at.sidebar.caption
     )
+
+
+def test_bfloat16_on_the_cpu_is_a_visible_inexact_choice(app):
+    at = app.run()
+    dtype = at.sidebar.selectbox(key="sb_dtype")
+    assert list(dtype.options) == ["float32", "bfloat16"]  # float16 convolutions are CUDA's
+    dtype.set_value("bfloat16").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "voc-mobilenetv2 · OS 8 · bfloat16" in captions
+    # measured on this image: share of pixels that changed class, and the speed ratio
+    assert "bfloat16 changes the class of" in captions and "× float32's" in captions
+    assert "cat" in _legend(at)

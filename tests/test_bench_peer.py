@@ -25,9 +25,10 @@ def test_peer_quick_mode_races_the_interpreter(tmp_path):
     assert result["schema"] == "atrous-lab/peer/1" and result["mode"] == "quick"
     (block,) = result["blocks"]
     assert block["size"] == 257 and block["input_hw"] == [257, 257]
-    assert set(block["timings"]) == {"reference", "forward", "probe", "tflite"}
+    assert set(block["timings"]) == {"reference", "forward", "probe", "bfloat16", "tflite"}
     for t in block["timings"].values():
         assert len(t["runs"]) == 3 and t["p25_ms"] <= t["median_ms"] <= t["p75_ms"]
     # the same network: the port and the interpreter give the same class almost everywhere
     assert block["agreement_with_tflite"] > 0.995
     assert {"forward/tflite", "probe/tflite", "forward/reference"} <= set(block["ratios"])
+    assert 0.9 < block["bfloat16_agreement_with_float32"] < 1.0  # inexact, but close

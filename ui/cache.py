@@ -16,6 +16,7 @@ view never runs the model again. Every cache has a size limit.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from deeplab_viz.images import LoadedImage, load_image
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model, load_base
 from deeplab_viz.models.registry import load_with_fallback
 from deeplab_viz.paths import SAMPLES_DIR
+from deeplab_viz.precision import PrecisionCheck, compare_precision
 from deeplab_viz.probe import Probe, run_probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,16 @@ def scene_image(seed: int) -> LoadedImage:
 def upload_image(data: bytes, name: str, max_side: int) -> LoadedImage:
     """Decode an upload (raises ImageError with a one-line message)."""
     return load_image(data, name=name, max_side=max_side)
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing with float32…")
+def precision_check(
+    spec: ModelSpec, image_key: str, size: int, _image: LoadedImage
+) -> PrecisionCheck:
+    """``spec`` (a reduced precision) against the same model in float32 on one image."""
+    low, _ = model_or_fallback(spec)
+    reference, _ = model_or_fallback(dataclasses.replace(low.spec, dtype="float32"))
+    return compare_precision(low, reference, _image.rgb, size=size)
 
 
 @st.cache_resource(max_entries=12, show_spinner="Running DeepLab…")

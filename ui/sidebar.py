@@ -17,7 +17,12 @@ from deeplab_viz import first_run as FR
 from deeplab_viz.images import DEFAULT_MAX_SIDE, ImageError, LoadedImage, describe
 from deeplab_viz.inference import DEFAULT_SIZE
 from deeplab_viz.models import OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec
-from deeplab_viz.models.registry import DEFAULT_MODEL, is_shapes_model
+from deeplab_viz.models.registry import (
+    DEFAULT_MODEL,
+    LOW_PRECISION,
+    is_shapes_model,
+    resolve_device,
+)
 
 from . import cache, links
 from .bootstrap import ensure_app_entry
@@ -194,9 +199,14 @@ def model_picker() -> tuple[ModelSpec, int]:
         )
     with st.expander("Device and working size"):
         device = st.selectbox("Device", _devices(), key="sb_device")
-        dtype = "float32"
-        if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-            dtype = st.selectbox("Precision", ["float32", "float16", "bfloat16"], key="sb_dtype")
+        precisions = ("float32", *LOW_PRECISION.get(resolve_device(device), ()))
+        dtype = st.selectbox(
+            "Precision",
+            precisions,
+            key="sb_dtype",
+            help="float32 is exact. bfloat16 is faster on CPUs with bf16 instructions "
+            "but inexact: the sidebar shows how many of this image's pixels change class.",
+        )
         size = links.select_slider(
             st,
             "Working size (longest side, px)",
@@ -230,6 +240,9 @@ def sidebar() -> Lesson:
                 instead_of=notice.requested if notice else None,
             )
         )
+        if model.spec.dtype != "float32":
+            check = cache.precision_check(model.spec, image.key, size, image)
+            st.caption(check.sentence())
     show_notices(notice, model.spec.name, image)
     return Lesson(image=image, requested=spec, model=model, notice=notice, size=size)
 

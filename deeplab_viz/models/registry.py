@@ -31,6 +31,13 @@ from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
 
 DEFAULT_MODEL = "voc-mobilenetv2"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Reduced precisions per device. On a CPU bfloat16 is an inexact, visible choice:
+# the CPU casts the network and runs it channels-last (bench/peer.py measures its
+# speed and how many pixels change class); float16 convolutions are CUDA's.
+LOW_PRECISION: dict[str, tuple[str, ...]] = {
+    "cuda": ("float16", "bfloat16"),
+    "cpu": ("bfloat16",),
+}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Models trained by Atrous Lab itself ship in the repository: weights + metadata JSON.
 LOCAL_DIR = MODELS_DIR
@@ -221,8 +228,12 @@ class ModelSpec:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
         object.__setattr__(self, "device", resolve_device(self.device))
-        if self.dtype != "float32" and self.device != "cuda":
-            raise ValueError(f"{self.dtype} is offered on CUDA only; use float32 on {self.device}")
+        if self.dtype not in ("float32", *LOW_PRECISION.get(self.device, ())):
+            raise ValueError(
+                f"{self.dtype} is offered on CUDA only; use float32 on {self.device}"
+                if self.dtype == "float16"
+                else f"{self.dtype} is not offered on {self.device}; use float32"
+            )
         if not self.pretrained and entry.kind == "tflite":
             raise ValueError(f"{self.name} is only offered with its trained weights")
 
@@ -234,6 +245,8 @@ class ModelSpec:
     def label(self) -> str:
         """How the model is named wherever it is shown."""
         text = f"{self.name} · OS {self.output_stride}"
+        if self.dtype != "float32":
+            text += f" · {self.dtype}"
         if not self.pretrained:
             text += " · architecture only (random weights)"
         return text
@@ -397,8 +410,15 @@ def build_model(
         module = module.to(device=spec.device, dtype=DTYPES[spec.dtype])
     module = _freeze(module)
     if fast is None:
-        fast = spec.device == "cpu" and spec.dtype == "float32"
-    fused = fast_copy(module) if fast else None
+        fast = spec.device == "cpu"
+    fused = None
+    if fast and spec.device == "cpu":
+        # float32: the fused copy (exact); bfloat16: the cast copy in oneDNN's layout
+        fused = (
+            fast_copy(module)
+            if spec.dtype == "float32"
+            else copy.deepcopy(module).to(memory_format=torch.channels_last)
+        )
     return LoadedModel(spec=spec, module=module, class_names=labels, fast=fused)
 
 
