@@ -81,26 +81,38 @@ def _unit_gradient(
     out_yx: tuple[int, int],
     channel: int | None,
 ) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Σ over the batch of |∂ unit / ∂ input|, summed over input channels: (H, W) float64.
+
+    ``x`` may hold several inputs (N, C, H, W): each sample's unit depends only on its
+    own input (eval mode), so one backward of the units' sum gives every sample's
+    gradient in its own slot, and |·| is taken per sample before summing.
+    """
     # inference_mode(False) + enable_grad: works even when called under no_grad/inference_mode.
     with torch.inference_mode(False), torch.enable_grad():
         inp = x.detach().clone().requires_grad_(True)
         out = model_fn(inp)
-        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != 1:
+        n = x.shape[0]
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != n:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"model_fn must return a (1, C, h, w) tensor, got {shape}")
+            raise ValueError(f"model_fn must return a ({n}, C, h, w) tensor, got {shape}")
         _, c, h, w = out.shape
         y, xx = out_yx
         if not (0 <= y < h and 0 <= xx < w):
             raise ValueError(f"out_yx {out_yx} is outside the {h}x{w} output")
         if channel is not None and not 0 <= channel < c:
             raise ValueError(f"channel {channel} is outside 0..{c - 1}")
-        unit = out[0, :, y, xx].sum() if channel is None else out[0, channel, y, xx]
+        unit = out[:, :, y, xx].sum() if channel is None else out[:, channel, y, xx].sum()
         if not unit.requires_grad:
             raise ValueError("the output does not depend on the input through autograd")
         (grad,) = torch.autograd.grad(unit, inp, allow_unused=True)
     if grad is None:
         grad = torch.zeros_like(inp)
     return grad.detach().abs().sum(dim=(0, 1)).to(torch.float64), (h, w)
+
+
+# Random inputs per backward pass: one batched backward instead of one per sample;
+# capped so the activations kept for the backward stay bounded on big inputs.
+NOISE_BATCH = 4
 
 
 def erf_map(
@@ -136,11 +148,13 @@ def erf_map(
     if n_samples == 1:
         acc, out_hw = _unit_gradient(model_fn, x, yx, channel)
     else:
+        # the same draws, in the same order, as one sample at a time; several per backward
         gen = torch.Generator().manual_seed(int(seed))
+        samples = [torch.randn(x.shape, generator=gen, dtype=x.dtype) for _ in range(n_samples)]
         acc = None
-        for _ in range(n_samples):
-            sample = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
-            g, out_hw = _unit_gradient(model_fn, sample, yx, channel)
+        for i in range(0, n_samples, NOISE_BATCH):
+            batch = torch.cat(samples[i : i + NOISE_BATCH]).to(x.device)  # (≤4, C, H, W)
+            g, out_hw = _unit_gradient(model_fn, batch, yx, channel)
             acc = g if acc is None else acc + g
         acc = acc / n_samples
     grad = acc.cpu().numpy()
@@ -361,20 +375,67 @@ class ImageErf:
         return self.to_image(cy - h, cy + h, cx - h, cx + h)
 
 
+def padded_input_hw(model: LoadedModel, image_hw: Sequence[int], size: int) -> tuple[int, int]:
+    """(h, w) of the tensor :func:`~deeplab_viz.inference.prepare` makes, model-input pixels."""
+    from .inference import padded_side, resized_hw
+
+    h, w = resized_hw((int(image_hw[0]), int(image_hw[1])), size)
+    if model.entry.align_corners:
+        os_ = model.spec.output_stride
+        return padded_side(h, os_), padded_side(w, os_)
+    return h, w
+
+
+def erf_unit(
+    model: LoadedModel,
+    image_hw: Sequence[int],
+    *,
+    size: int,
+    target: str,
+    pixel_yx: Sequence[int],
+    module: nn.Module | None = None,
+) -> tuple[int, int]:
+    """The ``target`` unit (feature-map cell, y, x) nearest image pixel ``pixel_yx``.
+
+    Many neighbouring pixels share a unit (one unit spans a jump of 4–32 model-input
+    pixels), so a page keys its ERF cache by this, not by the pixel.
+    """
+    from .inference import resized_hw
+    from .receptive_field import image_to_input, model_rf_table, nearest_unit
+
+    net = model.module if module is None else module
+    img_h, img_w = (int(v) for v in image_hw)
+    h, w = resized_hw((img_h, img_w), size)
+    py, px = (int(v) for v in pixel_yx)
+    if not (0 <= py < img_h and 0 <= px < img_w):
+        raise ValueError(f"pixel {(py, px)} is outside the {img_h}x{img_w} image")
+    rows = {r.key: r for r in model_rf_table(net, image_hw=(h, w))}
+    if target not in rows:
+        raise ValueError(f"unknown target {target!r}; choose from {', '.join(rows)}")
+    row = rows[target]
+    out_hw = row.output_hw(padded_input_hw(model, (img_h, img_w), size))
+    ry, rx = image_to_input((py, px), input_hw=(h, w), image_hw=(img_h, img_w))
+    return (
+        nearest_unit(row.start, row.jump, ry, out_hw[0]),
+        nearest_unit(row.start, row.jump, rx, out_hw[1]),
+    )
+
+
 def image_erf(
     model: LoadedModel,
     rgb: np.ndarray,
     *,
     size: int,
     target: str,
-    pixel_yx: Sequence[int],
+    pixel_yx: Sequence[int] | None = None,
+    unit_yx: Sequence[int] | None = None,
     inputs: Literal["image", "noise"] = "image",
     n_samples: int = 1,
     seed: int = 0,
     module: nn.Module | None = None,
     fractions: Sequence[float] = MASS_FRACTIONS,
 ) -> ImageErf:
-    """ERF of the ``target`` unit nearest image pixel ``pixel_yx`` (row, column).
+    """ERF of one ``target`` unit: ``unit_yx`` itself, or the one nearest image pixel ``pixel_yx``.
 
     The input is exactly what :func:`deeplab_viz.inference.prepare` gives the model
     (resize to ``size``, normalise, pad). ``inputs="image"`` differentiates at the image
@@ -384,7 +445,7 @@ def image_erf(
     theoretical RF is read from the wiring, which a copy shares.
     """
     from .inference import prepare
-    from .receptive_field import image_to_input, model_rf_table, nearest_unit
+    from .receptive_field import model_rf_table
 
     if inputs not in ("image", "noise"):
         raise ValueError(f"inputs must be 'image' or 'noise', got {inputs!r}")
@@ -392,23 +453,24 @@ def image_erf(
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if inputs == "image" and n_samples != 1:
         raise ValueError("n_samples > 1 needs inputs='noise' (the image is one input)")
+    if (pixel_yx is None) == (unit_yx is None):
+        raise ValueError("give exactly one of pixel_yx and unit_yx")
     net = model.module if module is None else module
     prepared = prepare(rgb, model, size=size)
     x = prepared.tensor
     (h, w), (img_h, img_w) = prepared.valid_hw, prepared.image_hw
-    py, px = (int(v) for v in pixel_yx)
-    if not (0 <= py < img_h and 0 <= px < img_w):
-        raise ValueError(f"pixel {(py, px)} is outside the {img_h}x{img_w} image")
+    if pixel_yx is not None:
+        unit_yx = erf_unit(
+            model, (img_h, img_w), size=size, target=target, pixel_yx=pixel_yx, module=net
+        )
     rows = {r.key: r for r in model_rf_table(net, image_hw=(h, w))}
     if target not in rows:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(rows)}")
     row = rows[target]
     out_hw = row.output_hw(x.shape[-2:])
-    ry, rx = image_to_input((py, px), input_hw=(h, w), image_hw=(img_h, img_w))
-    unit = (
-        nearest_unit(row.start, row.jump, ry, out_hw[0]),
-        nearest_unit(row.start, row.jump, rx, out_hw[1]),
-    )
+    unit = (int(unit_yx[0]), int(unit_yx[1]))
+    if not (0 <= unit[0] < out_hw[0] and 0 <= unit[1] < out_hw[1]):
+        raise ValueError(f"unit {unit} is outside the {out_hw[0]}x{out_hw[1]} feature map")
     t0 = time.perf_counter()
     fn = target_fn(net, target)
     if inputs == "noise" and n_samples == 1:

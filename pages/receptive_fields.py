@@ -280,14 +280,15 @@ def _random_module(spec, _module):
 
 
 @st.cache_data(max_entries=48, show_spinner="Computing the gradients…")
-def _erf(spec, image_key, size, target, pixel_yx, inputs, n, random, _model, _image):
+def _erf(spec, image_key, size, target, unit_yx, inputs, n, random, _model, _image):
+    """Keyed by the feature-map unit: every pixel that maps to it reuses the result."""
     module = _random_module(spec, _model.module) if random else None
     return E.image_erf(
         _model,
         _image.rgb,
         size=size,
         target=target,
-        pixel_yx=pixel_yx,
+        unit_yx=unit_yx,
         inputs=inputs,
         n_samples=n,
         seed=0,
@@ -381,7 +382,14 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
             icon="🎲",
         )
 
-    params = (model.spec, lesson.image.key, lesson.size, target, tuple(pixel_yx), inputs, n)
+    try:
+        unit = E.erf_unit(
+            model, lesson.image.rgb.shape[:2], size=lesson.size, target=target, pixel_yx=pixel_yx
+        )
+    except ValueError as exc:
+        st.error(f"The gradient could not be computed: {exc}", icon="⚠️")
+        return
+    params = (model.spec, lesson.image.key, lesson.size, target, unit, inputs, n)
     shallow = target in ("stage:stem", "stage:layer1", "stage:layer2")
     heavy = model.entry.family == "resnet" and model.device.type == "cpu" and not shallow
     done = st.session_state.setdefault("rf_erf_done", set())

@@ -375,3 +375,31 @@ def test_erf_over_rf_note_explains_a_square_wider_than_the_rf_and_the_input():
     assert "wider than the 513×341 px input" in note
     corner.mass_sides[0.95] = 480
     assert "wider than" not in erf_over_rf_note(corner)
+
+
+def test_batched_noise_gradients_equal_one_at_a_time(monkeypatch) -> None:
+    """One backward over a batch of random inputs gives each sample its own gradient."""
+    model = _relu_net()
+    x = torch.zeros(1, 3, 32, 32)
+    batched = E.erf_map(model, x, out_yx=(8, 8), n_samples=6, seed=3)  # batches of 4 and 2
+    monkeypatch.setattr(E, "NOISE_BATCH", 1)
+    single = E.erf_map(model, x, out_yx=(8, 8), n_samples=6, seed=3)
+    np.testing.assert_allclose(batched.erf, single.erf, rtol=1e-5, atol=1e-9)  # float32 sums
+    assert batched.total == pytest.approx(single.total)
+
+
+def test_erf_unit_is_the_cache_key_of_a_pixel(mnv3) -> None:
+    """Neighbouring pixels share a unit; the ERF by unit is the ERF by any of its pixels."""
+    rgb = _image()
+    common = dict(size=129, target="stage:stage2")
+    unit = E.erf_unit(mnv3, rgb.shape[:2], pixel_yx=(30, 45), **common)
+    assert unit == (11, 16)  # as test_image_erf_stage_support_and_mapping works out
+    assert E.erf_unit(mnv3, rgb.shape[:2], pixel_yx=(30, 44), **common) == unit  # same cell
+    assert E.erf_unit(mnv3, rgb.shape[:2], pixel_yx=(30, 50), **common) != unit  # next cell
+    by_pixel = E.image_erf(mnv3, rgb, pixel_yx=(30, 45), **common)
+    by_unit = E.image_erf(mnv3, rgb, unit_yx=unit, **common)
+    np.testing.assert_array_equal(by_pixel.erf_input, by_unit.erf_input)
+    assert by_unit.centre_input_yx == by_pixel.centre_input_yx
+    for kwargs in ({}, {"pixel_yx": (0, 0), "unit_yx": (0, 0)}, {"unit_yx": (99, 0)}):
+        with pytest.raises(ValueError):
+            E.image_erf(mnv3, rgb, **common, **kwargs)

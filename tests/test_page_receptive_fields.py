@@ -246,3 +246,39 @@ def test_picked_pixel_follows_a_smaller_image(app):
     at.sidebar.selectbox(key="sb_sample").set_value("chelsea.png").run()  # 451×300
     assert not at.exception
     assert at.slider(key="rf_x").value <= 450
+
+
+def test_a_pixel_step_inside_one_unit_computes_no_gradient(app, monkeypatch):
+    """The ERF cache is keyed by the feature-map unit, not the image pixel."""
+    from deeplab_viz import erf as E
+
+    calls = []
+    real = E.image_erf
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("unit_yx"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(E, "image_erf", counting)
+    at = _open(app)
+    assert not at.exception
+    first = len(calls)
+    assert first >= 1  # trained (and random-weight) ERF of the default pixel
+    x = at.slider(key="rf_x").value
+    # logits of the default model: jump 8 model-input pixels ≈ 7.8 image pixels here;
+    # find a neighbour in the same unit, then one in the next
+    from deeplab_viz.models import ModelSpec, build_model
+
+    model = build_model(ModelSpec(), fast=False)  # the page's default model
+    image_hw = (at.slider(key="rf_y").max + 1, at.slider(key="rf_x").max + 1)
+    y = at.slider(key="rf_y").value
+
+    def unit(px):
+        return E.erf_unit(model, image_hw, size=513, target="logits", pixel_yx=(y, px))
+
+    same = next(px for px in (x + 1, x - 1) if unit(px) == unit(x))
+    at.slider(key="rf_x").set_value(same).run()
+    assert not at.exception and len(calls) == first
+    other = next(px for px in range(x + 1, x + 20) if unit(px) != unit(x))
+    at.slider(key="rf_x").set_value(other).run()
+    assert not at.exception and len(calls) > first
