@@ -182,13 +182,15 @@ class _ProbeStages(Mapping):
 
 
 @torch.inference_mode()
-def _logits_from_branches(
-    model: LoadedModel, probe: Probe, outs: list[torch.Tensor]
-) -> torch.Tensor:
-    net = model.module
-    cat = torch.cat(outs, dim=1).to(device=model.device, dtype=model.dtype)  # (1, ΣC_b, h, w)
-    projection = net.aspp.project(cat)
-    logits = net.upsample(net.decode(projection, _ProbeStages(probe, model)), probe.padded_hw)
+def _logits_from_branches(model: LoadedModel, probe: Probe, off: set[int]) -> torch.Tensor:
+    """The probe's branch outputs, ``off`` switched off, through the model's tail: (1, K, H, W)."""
+    outs = [
+        torch.from_numpy(np.array(b.output))[None].to(device=model.device, dtype=model.dtype)
+        for b in probe.branches
+    ]  # each (1, C_b, h, w)
+    logits = model.module.logits_from_branches(
+        outs, _ProbeStages(probe, model), probe.padded_hw, off=off
+    )
     return to_image_grid(logits, probe.model_input_hw, probe.image_hw)  # (1, K, H, W)
 
 
@@ -201,13 +203,7 @@ def ablate(model: LoadedModel, probe: Probe, off: Iterable[str | int]) -> Ablati
         if not 0 <= i < len(names):
             raise ValueError(f"no branch {item!r}; branches are {names}")
         idx.add(i)
-    outs = [
-        torch.zeros((1, *b.output.shape))
-        if i in idx
-        else torch.from_numpy(np.array(b.output))[None]
-        for i, b in enumerate(probe.branches)
-    ]
-    logits = _logits_from_branches(model, probe, outs)
+    logits = _logits_from_branches(model, probe, idx)
     class_map = logits[0].argmax(0).to(torch.uint8).numpy()
     changed = class_map != probe.class_map
     n = len(probe.class_names)

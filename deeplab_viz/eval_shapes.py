@@ -291,8 +291,6 @@ def evaluate_module(
     size: int = SW.DEFAULT_SIZE,
 ) -> dict[int | None, dict]:
     """One report per branch configuration in ``drops`` (None: all branches on)."""
-    from .models.shapes import decode
-
     module.eval()
     scenes = _heldout(n_images, size)
     accs = {d: Accumulator(len(class_names)) for d in drops}
@@ -306,10 +304,7 @@ def evaluate_module(
         regions = [bucket_regions(s) for s in chunk]
         for d in drops:
             t1 = time.perf_counter()
-            cat = torch.cat(
-                [torch.zeros_like(o) if i == d else o for i, o in enumerate(outs)], dim=1
-            )
-            logits = module.upsample(decode(module, module.aspp.project(cat), feats), x.shape[-2:])
+            logits = module.logits_from_branches(outs, feats, x.shape[-2:], off={d} - {None})
             pred = logits.argmax(1).to(torch.uint8).numpy()
             accs[d].ms += base_ms + (time.perf_counter() - t1) * 1000
             for p, s, r in zip(pred, chunk, regions, strict=True):

@@ -95,8 +95,6 @@ def predict(
     model's own submodules (``features`` → ``aspp.branch_outputs`` →
     ``aspp.project`` → ``decode``/``head`` → ``upsample``) and never changes it.
     """
-    from .models.shapes import decode
-
     p = next(module.parameters())
     x = normalise(rgb, mean, std).to(device=p.device, dtype=p.dtype)
     feats = module.features(x)
@@ -105,8 +103,7 @@ def predict(
     for d in drops:
         if d is not None and not 0 <= d < len(outs):
             raise ValueError(f"no ASPP branch {d}; the model has {len(outs)}")
-        cat = torch.cat([torch.zeros_like(o) if i == d else o for i, o in enumerate(outs)], 1)
-        logits = module.upsample(decode(module, module.aspp.project(cat), feats), x.shape[-2:])
+        logits = module.logits_from_branches(outs, feats, x.shape[-2:], off={d} - {None})
         result[d] = logits.argmax(1).to(torch.uint8).cpu().numpy()
     return result
 

@@ -167,7 +167,7 @@ def test_v3plus_decodes_from_the_low_level_stage(bases):
     with torch.no_grad():
         feats = module.features(x)
         projection = module.aspp(feats["layer4"])
-        manual = module.upsample(MS.decode(module, projection, feats), x.shape[-2:])
+        manual = module.upsample(module.decode(projection, feats), x.shape[-2:])
         assert module.decode(projection, feats).shape[-2:] == feats["layer1"].shape[-2:]
         assert torch.allclose(manual, module(x))
         with pytest.raises(ValueError, match="decode"):
@@ -176,7 +176,15 @@ def test_v3plus_decodes_from_the_low_level_stage(bases):
     with torch.no_grad():
         feats = v3.features(x)
         projection = v3.aspp(feats["layer4"])
-        assert torch.equal(MS.decode(v3, projection, feats), v3.head(projection))
+        assert torch.equal(v3.decode(projection, feats), v3.head(projection))
+        # switching a branch off is the same forward with that branch's output zeroed
+        outs = v3.aspp.branch_outputs(feats["layer4"])
+        zeroed = [torch.zeros_like(o) if i == 1 else o for i, o in enumerate(outs)]
+        by_hand = v3.upsample(v3.head(v3.aspp.project(torch.cat(zeroed, 1))), x.shape[-2:])
+        torch.testing.assert_close(
+            v3.logits_from_branches(outs, feats, x.shape[-2:], off={1}), by_hand
+        )
+        torch.testing.assert_close(v3.logits_from_branches(outs, feats, x.shape[-2:]), v3(x))
 
 
 def test_v3_runs_through_the_probe(bases):

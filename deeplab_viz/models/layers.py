@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -164,9 +164,30 @@ class DeepLabV3(nn.Module):
             logits, size=tuple(size), mode="bilinear", align_corners=self.align_corners
         )
 
+    def logits_from_branches(
+        self,
+        outs: Sequence[torch.Tensor],
+        stages: Mapping[str, torch.Tensor],
+        size: Sequence[int],
+        *,
+        off: Iterable[int] = (),
+    ) -> torch.Tensor:
+        """ASPP branch outputs → logits upsampled to ``size``; branches in ``off`` switched off.
+
+        A switched-off branch contributes zeros to the concatenation, so the
+        projection, the head and the upsampling run exactly as in :meth:`forward`.
+        The one place every "switch a branch off" view (ASPP explorer, scale lab,
+        ShapesWorld evaluation) runs the model's tail.
+        """
+        off = set(off)
+        cat = torch.cat(
+            [torch.zeros_like(o) if i in off else o for i, o in enumerate(outs)], dim=1
+        )  # (N, ΣC_b, h, w)
+        projection = self.aspp.project(cat)  # (N, C_p, h, w)
+        logits = self.decode(projection, stages)  # (N, classes, H/OS, W/OS)
+        return self.upsample(logits, size)  # (N, classes, *size)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
         feats = self.features(x)
-        projection = self.aspp(next(reversed(feats.values())))
-        logits = self.decode(projection, feats)  # (N, classes, H/OS, W/OS)
-        return self.upsample(logits, size)  # (N, classes, H, W)
+        outs = self.aspp.branch_outputs(next(reversed(feats.values())))  # each (N, C_b, h, w)
+        return self.logits_from_branches(outs, feats, x.shape[-2:])  # (N, classes, H, W)

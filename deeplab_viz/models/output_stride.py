@@ -89,13 +89,13 @@ def plan(
 
 def stride_sites(model: DeepLabV3, family: str) -> list[StrideSite]:
     """The stride sites of a model, in forward order."""
-    if family == "tflite_mnv2":
-        from .tflite_mnv2 import InvertedResidual
-
+    if family in ("tflite_mnv2", "shapes_resnet"):
+        # this project's own blocks name their sites (models/tflite_mnv2.py, models/shapes.py)
         return [
-            StrideSite(m.spatial_conv, m.native_stride)
+            StrideSite(conv, native, short)
             for m in model.stages.modules()
-            if isinstance(m, InvertedResidual)
+            if callable(getattr(m, "stride_sites", None))
+            for conv, native, short in m.stride_sites()
         ]
     if family == "resnet":
         from torchvision.models.resnet import Bottleneck
@@ -121,14 +121,11 @@ def stride_sites(model: DeepLabV3, family: str) -> list[StrideSite]:
                 )
                 sites.append(StrideSite(dw, 2 if m._is_cn else 1))
         return sites
-    if family == "shapes_resnet":
-        from .shapes import sites as shapes_sites
-
-        return [StrideSite(conv, native, short) for conv, native, short in shapes_sites(model)]
     raise ValueError(f"unknown family {family!r}")
 
 
-def _set_conv(conv: nn.Conv2d, stride: int, dilation: int) -> None:
+def set_conv(conv: nn.Conv2d, stride: int, dilation: int) -> None:
+    """Rewire one conv to ``stride`` and ``dilation`` (padding follows, except TF SAME)."""
     conv.stride = (stride, stride)
     conv.dilation = (dilation, dilation)
     if not isinstance(conv, SameConv2d):  # SAME convs pad themselves per input
@@ -180,7 +177,7 @@ def rewire(
     sites = stride_sites(new, family)
     wiring = plan(native, output_stride=output_stride, **kw)
     for site, (stride, dilation) in zip(sites, wiring, strict=True):
-        _set_conv(site.conv, stride, dilation)
+        set_conv(site.conv, stride, dilation)
         if site.shortcut is not None:
             site.shortcut.stride = (stride, stride)
     aspp = new.aspp
@@ -190,5 +187,5 @@ def rewire(
         trained, trained_stride=trained_stride, output_stride=output_stride, policy=rate_policy
     )
     for branch, rate in zip(atrous, rates, strict=True):
-        _set_conv(atrous_conv_of(branch), 1, rate)
+        set_conv(atrous_conv_of(branch), 1, rate)
     return new

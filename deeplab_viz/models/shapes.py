@@ -64,6 +64,7 @@ from torchvision.models.segmentation.deeplabv3 import ASPP as TorchvisionASPP
 
 from ..paths import MODELS_DIR
 from .layers import ASPP, DeepLabV3
+from .output_stride import plan, set_conv
 
 FAMILY = "shapes_resnet"
 STEM_STRIDE = 2
@@ -101,6 +102,11 @@ class ResBlock(nn.Module):
                 nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
             )
 
+    def stride_sites(self) -> list[tuple[nn.Conv2d, int, nn.Conv2d | None]]:
+        """(conv, native stride, strided shortcut conv or None) for output-stride rewiring."""
+        short = self.shortcut[0] if self.shortcut is not None else None
+        return [(self.conv1, self.native_stride, short), (self.conv2, 1, None)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)
         y = self.relu(self.bn1(self.conv1(x)))
@@ -110,13 +116,7 @@ class ResBlock(nn.Module):
 
 def sites(model: nn.Module) -> list[tuple[nn.Conv2d, int, nn.Conv2d | None]]:
     """(conv, native stride, strided shortcut conv or None) of every stride site, in order."""
-    out = []
-    for m in model.modules():
-        if isinstance(m, ResBlock):
-            short = m.shortcut[0] if m.shortcut is not None else None
-            out.append((m.conv1, m.native_stride, short))
-            out.append((m.conv2, 1, None))
-    return out
+    return [site for m in model.modules() if isinstance(m, ResBlock) for site in m.stride_sites()]
 
 
 class SeparableConv(nn.Sequential):
@@ -182,25 +182,9 @@ class DeepLabV3Plus(DeepLabV3):
         """Logits at the low-level stage's stride from the ASPP output and the stages."""
         return self.head(projection, stages[self.low_level])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
-        feats = self.features(x)
-        projection = self.aspp(next(reversed(feats.values())))
-        return self.upsample(self.decode(projection, feats), size)
-
-
-def decode(
-    model: DeepLabV3, projection: torch.Tensor, stages: Mapping[str, torch.Tensor]
-) -> torch.Tensor:
-    """``model.decode(projection, stages)`` where the model has one, else ``head(projection)``."""
-    fn = getattr(model, "decode", None)
-    return fn(projection, stages) if fn is not None else model.head(projection)
-
 
 def _wire(model: nn.Module, output_stride: int) -> None:
     """Set the sites of a freshly built (OS 32) backbone for ``output_stride``."""
-    from .output_stride import _set_conv, plan
-
     found = sites(model)
     wiring = plan(
         [s for _, s, _ in found],
@@ -209,7 +193,7 @@ def _wire(model: nn.Module, output_stride: int) -> None:
         convention="after",
     )
     for (conv, _, short), (stride, dilation) in zip(found, wiring, strict=True):
-        _set_conv(conv, stride, dilation)
+        set_conv(conv, stride, dilation)
         if short is not None:
             short.stride = (stride, stride)
 

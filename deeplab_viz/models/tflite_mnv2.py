@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .layers import ASPP, DeepLabV3, ImagePooling, SameConv2d
+from .output_stride import FAMILIES, plan
 
 # MobileNetV2 inverted-residual blocks: (expansion, stride at output stride 32).
 # Channels are read from the weights, so any depth multiplier loads.
@@ -182,6 +183,10 @@ class InvertedResidual(nn.Module):
     def spatial_conv(self) -> nn.Conv2d:
         return self.depthwise[0]
 
+    def stride_sites(self) -> list[tuple[nn.Conv2d, int, nn.Conv2d | None]]:
+        """(conv, native stride, shortcut) for output-stride rewiring: the depthwise conv."""
+        return [(self.spatial_conv, self.native_stride, None)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.project(self.depthwise(self.expand(x)))
         return y + x if self.use_residual else y
@@ -240,8 +245,6 @@ def mnv2_stages(
     dilations follow :func:`~deeplab_viz.models.output_stride.plan` with TF's
     convention, which at output stride 8 is the wiring stored in the TFLite file.
     """
-    from .output_stride import FAMILIES, plan
-
     if len(widths) != len(_MNV2_BLOCKS):
         raise ValueError(f"MobileNetV2 has {len(_MNV2_BLOCKS)} blocks, got {len(widths)} widths")
     fam = FAMILIES["tflite_mnv2"]
