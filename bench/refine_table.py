@@ -113,6 +113,35 @@ def run(val: Path, name: str, stride: int, *, limit: int | None, part: int) -> d
     }
 
 
+SETTINGS = ("dataset", "size", "scales", "flip", "crf", "part_images", "boundary_tolerance_px")
+
+
+def merge(table: dict, others: list[dict]) -> dict:
+    """``table`` with the rows of ``others`` added (same settings; a row replaces its twin).
+
+    Each row keeps the thread count and torch version of the run that measured it.
+    """
+    out = dict(table, rows=[dict(r) for r in table["rows"]])
+    for r in out["rows"]:
+        r.setdefault("threads", table.get("threads"))
+        r.setdefault("torch", table.get("torch"))
+    for other in others:
+        for key in SETTINGS:
+            if other.get(key) != table.get(key):
+                raise ValueError(f"cannot merge: {key} differs ({other.get(key)!r})")
+        for row in other["rows"]:
+            row = dict(row, threads=row.get("threads", other.get("threads")))
+            row.setdefault("torch", other.get("torch"))
+            twin = (row["model"], row["output_stride"])
+            out["rows"] = [r for r in out["rows"] if (r["model"], r["output_stride"]) != twin]
+            out["rows"].append(row)
+    order = {"voc-mobilenetv2": 0, "voc-mobilenetv2-aspp": 1}
+    out["rows"].sort(key=lambda r: (order.get(r["model"], 9), -r["output_stride"]))
+    out.pop("threads", None)  # per row now
+    out.pop("torch", None)
+    return out
+
+
 def markdown(table: dict) -> str:
     """The README's table: core-7 mIoU / boundary F per variant, and time per image."""
     lines = [
@@ -123,6 +152,8 @@ def markdown(table: dict) -> str:
         v = row["variants"]
         cells = " | ".join(f"{v[k]['miou_core7']:.4f} / {v[k]['boundary_f']:.3f}" for k in VARIANTS)
         ms = " → ".join(f"{v[k]['ms_per_image_median']:.0f}" for k in VARIANTS)
+        threads = row.get("threads", table.get("threads"))
+        ms += f" ({threads} thread{'s' if threads != 1 else ''})" if threads else ""
         lines.append(f"| {row['model']} | {row['output_stride']} | {cells} | {ms} |")
     return "\n".join(lines)
 
@@ -139,11 +170,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--markdown", action="store_true", help="print the README table of --out")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="add the rows of these JSON files (from runs with --out elsewhere) to --out",
+    )
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.markdown:
         print(markdown(json.loads(args.out.read_text())))
+        return 0
+    if args.merge:
+        out = merge(
+            json.loads(args.out.read_text()), [json.loads(f.read_text()) for f in args.merge]
+        )
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        print(markdown(out))
         return 0
     out = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     t0 = time.perf_counter()
