@@ -91,8 +91,9 @@ else:
         "full five-branch ASPP, trained on real photos.",
         icon=":material/hub:",
     )
+random_note = st.empty()  # always there, so the sections below keep their place
 if not model.spec.pretrained:
-    st.caption(
+    random_note.caption(
         "Random weights (architecture only): the numbers show how this architecture mixes "
         "its branches, not what a trained network has learned."
     )
@@ -344,20 +345,21 @@ def ablation_section(lesson, probe) -> None:
 ablation_section(lesson, probe)
 
 measured = C.shipped_ablation(model.spec.name)
-if measured is not None:
-    st.subheader("What each branch is worth on real labels")
-    st.markdown(M.ablation_summary(measured))
-    st.dataframe(
-        pd.DataFrame(M.branch_table(measured)),
-        hide_index=True,
-        width="stretch",
-        key="aspp_measured_table",
-    )
-    st.caption(
-        "IoU in points (×100) over the object classes present; Δ is the change from the full "
-        "model. Measured once when the model was trained (python -m deeplab_viz "
-        "train-voc-aspp --val …) and shipped with it; the live ablation above is your image."
-    )
+with st.container():  # always there (empty for most models): Grad-CAM keeps its place
+    if measured is not None:
+        st.subheader("What each branch is worth on real labels")
+        st.markdown(M.ablation_summary(measured))
+        st.dataframe(
+            pd.DataFrame(M.branch_table(measured)),
+            hide_index=True,
+            width="stretch",
+            key="aspp_measured_table",
+        )
+        st.caption(
+            "IoU in points (×100) over the object classes present; Δ is the change from the "
+            "full model. Measured once when the model was trained (python -m deeplab_viz "
+            "train-voc-aspp --val …) and shipped with it; the live ablation above is your image."
+        )
 
 
 # --------------------------------------------------------------------------- Grad-CAM

@@ -15,6 +15,13 @@ Streamlit seeds a bound widget from the query string it received with the run
 (``QueryParams._initial_query_params``), not from ``st.query_params``, so a
 correction is written to both; :func:`_url` is the only code that touches them.
 
+The browser writes a widget's value into the link only while the widget stays
+where it was: a section with bound widgets that moves between runs (content
+above it came or went) loses their binding in Streamlit's frontend. Content that
+appears only for some models or images therefore gets a fixed slot (``st.empty()``,
+``st.container()``) or the blocks around it a key; tests/test_links_layout.py
+checks every page.
+
 The keys declared in a run are kept in ``st.session_state["_links_specs"]`` (the
 registry of bound parameters, with each one's spec), which the fuzz test reads.
 """

@@ -197,7 +197,9 @@ def model_picker() -> tuple[ModelSpec, int]:
             help="scale: rates follow the stride so each branch keeps its reach in image "
             "pixels (rate × output stride); keep: the trained rates at every stride.",
         )
-    with st.expander("Device and working size"):
+    # Keyed: the expander keeps its place in the browser when the picks above it come
+    # and go (ASPP rates, scene seed, camera), so its bound slider keeps writing the link.
+    with st.expander("Device and working size", key="sb_more"):
         device = st.selectbox("Device", _devices(), key="sb_device")
         precisions = ("float32", *LOW_PRECISION.get(resolve_device(device), ()))
         dtype = st.selectbox(
@@ -248,13 +250,18 @@ def sidebar() -> Lesson:
 
 
 def show_notices(notice: FR.Fallback | None, running: str, image: LoadedImage) -> None:
-    """In the main area: which model runs instead and why; a ShapesWorld model on a photo."""
-    if notice is not None:
-        st.warning(notice.sentence, icon="📦")
-        with st.expander("Details"):
-            st.code(notice.details, language=None, wrap_lines=True)
-    if is_shapes_model(running) and not FR.is_scene(image):
-        st.info(FR.shapes_on_photo(running), icon=":material/category:")
+    """In the main area: which model runs instead and why; a ShapesWorld model on a photo.
+
+    Always one container, empty or not, so the page below keeps its place whatever
+    the model (a section that moves loses its widgets' link: see ui/links.py).
+    """
+    with st.container():
+        if notice is not None:
+            st.warning(notice.sentence, icon="📦")
+            with st.expander("Details"):
+                st.code(notice.details, language=None, wrap_lines=True)
+        if is_shapes_model(running) and not FR.is_scene(image):
+            st.info(FR.shapes_on_photo(running), icon=":material/category:")
 
 
 def current_lesson() -> Lesson:
