@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -47,7 +46,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deeplab_viz.cost import count_flops  # noqa: E402
+from deeplab_viz.cost import count_flops, machine_info  # noqa: E402
 from deeplab_viz.inference import DEFAULT_SIZE, prepare  # noqa: E402
 from deeplab_viz.models import ModelSpec, build_model, load_base  # noqa: E402
 from deeplab_viz.probe import probe_prepared  # noqa: E402
@@ -242,28 +241,15 @@ def roofline_block(threads: int, size: int, repeats: int, base) -> dict[str, obj
 
 
 def machine() -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """Where it was measured (:func:`deeplab_viz.cost.machine_info`), with the interpreter."""
     try:
         import ai_edge_litert
 
         litert = getattr(ai_edge_litert, "__version__", "installed")
     except ImportError:
         litert = None
-    return {
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "ai_edge_litert": litert,
-        "onednn": torch.backends.mkldnn.is_available(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-    }
+    info = machine_info("cpu")
+    return info | {"ai_edge_litert": litert, "onednn": torch.backends.mkldnn.is_available()}
 
 
 def main(argv: list[str] | None = None) -> int:
