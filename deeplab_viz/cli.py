@@ -9,72 +9,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import weights as W
-from .commands import Parser, UsageError, positive_int
+from .commands import (
+    Parser,
+    UsageError,
+    add_model_args,
+    load_model,
+    load_or_fall_back,
+    positive_int,
+    progress_printer,
+    spec_from_args,
+)
 from .first_run import fix_command
 from .images import ImageError, load_image
-from .inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
-from .models import DEFAULT_MODEL, OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec, build_model
-from .models.registry import DEVICES, DTYPES, load_base, load_with_fallback, remote_file
+from .models import REGISTRY, LoadedModel
+from .models.registry import remote_file
 from .outputs import OutputError, output_stem, prepare_folder, write_images
 from .palette import class_image, overlay
 from .refine import PLAIN, InferenceOptions, json_fields, segment_refined
-
-
-def _size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be a whole number, got {text!r}") from None
-    if not MIN_SIZE <= value <= MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"size must be from {MIN_SIZE} to {MAX_SIZE} pixels")
-    return value
-
-
-def _progress_printer(label: str) -> Callable[[int, int | None], None]:
-    """A progress bar on stderr: redrawn in place on a terminal, every 10% otherwise."""
-    tty = sys.stderr.isatty()
-    last = [-1]
-
-    def show(done: int, total: int | None) -> None:
-        if not total:
-            return
-        pct = int(100 * done / total)
-        if tty:
-            bar = "#" * (pct // 4)
-            end = "\n" if done >= total else ""
-            print(f"\r{label} [{bar:<25}] {done}/{total}", end=end, file=sys.stderr, flush=True)
-        elif pct // 10 != last[0] // 10 or done >= total:
-            print(f"{label}: {done}/{total} ({pct}%)", file=sys.stderr, flush=True)
-        last[0] = pct
-
-    return show
-
-
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY), help="model name")
-    p.add_argument(
-        "--output-stride",
-        type=int,
-        choices=OUTPUT_STRIDES,
-        default=None,
-        help="8, 16 or 32 (default: the stride the weights were trained at)",
-    )
-    p.add_argument(
-        "--aspp-rates",
-        choices=["scale", "keep"],
-        default="scale",
-        help="scale ASPP rates with the stride (default) or keep the trained ones",
-    )
-    p.add_argument("--random-weights", action="store_true", help="architecture only")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--dtype", choices=list(DTYPES), default="float32", help="non-fp32 on CUDA only")
-    p.add_argument(
-        "--size", type=_size, default=DEFAULT_SIZE, help="longest side fed to the model, px"
-    )
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -103,38 +58,6 @@ def _options(args: argparse.Namespace) -> InferenceOptions:
         return InferenceOptions(args.scales, args.flip, CRFParams() if args.crf else None)
     except ValueError as exc:
         raise UsageError(f"{args.command}: {exc}") from None
-
-
-def _spec(args: argparse.Namespace) -> ModelSpec:
-    try:
-        return ModelSpec(
-            name=args.model,
-            output_stride=args.output_stride,
-            aspp_rates=args.aspp_rates,
-            pretrained=not args.random_weights,
-            device=args.device,
-            dtype=args.dtype,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _load(spec: ModelSpec) -> LoadedModel:
-    base = load_base(spec.name, pretrained=spec.pretrained, progress=_progress_printer("download"))
-    return build_model(spec, base=base)
-
-
-def _load_or_fall_back(spec: ModelSpec) -> LoadedModel:
-    """``spec``'s model or, when its weights cannot be had, the app's fallback.
-
-    A fallback is said in one sentence on stderr (its details on the next line); the
-    JSON then names the model that ran.
-    """
-    model, fell_back = load_with_fallback(spec, load=_load)
-    if fell_back is not None:
-        print(fell_back.sentence, file=sys.stderr)
-        print(f"details: {fell_back.details}", file=sys.stderr, flush=True)
-    return model
 
 
 def _unique_stem(stem: str, used: set[str]) -> str:
@@ -185,7 +108,7 @@ def _segment_one(
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    spec, options = _spec(args), _options(args)
+    spec, options = spec_from_args(args), _options(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
@@ -195,7 +118,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         for name in args.images:
             print(json.dumps({"path": name, "error": str(exc)}), flush=True)
         return 1
-    model = _load_or_fall_back(spec)
+    model = load_or_fall_back(spec)
     failed, used = 0, set()
     for name in args.images:
         try:
@@ -254,19 +177,19 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval_voc(args: argparse.Namespace) -> int:
     from .evaluate import DatasetError, evaluate_voc, voc_ids
 
-    spec, options = _spec(args), _options(args)
+    spec, options = spec_from_args(args), _options(args)
     try:
         voc_ids(Path(args.dir), limit=args.limit)
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
-    model = _load(spec)
+    model = load_model(spec)
     try:
         report = evaluate_voc(
             Path(args.dir),
             model,
             size=args.size,
             limit=args.limit,
-            progress=_progress_printer("eval-voc"),
+            progress=progress_printer("eval-voc"),
             options=options,
         )
     except DatasetError as exc:
@@ -287,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment", help="segment images; write class PNGs and overlays")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR")
-    _add_model_args(p)
+    add_model_args(p)
     _add_refine_args(p)
     p.set_defaults(func=cmd_segment)
 
@@ -303,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval-voc", help="pixel accuracy and IoU on a PASCAL VOC-style folder")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--limit", type=positive_int, default=None, help="first N images of val.txt")
-    _add_model_args(p)
+    add_model_args(p)
     _add_refine_args(p)
     p.set_defaults(func=cmd_eval_voc)
 

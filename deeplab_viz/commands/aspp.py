@@ -27,11 +27,10 @@ import re
 import sys
 from pathlib import Path
 
-from . import UsageError
+from . import UsageError, add_model_args, load_or_fall_back, spec_from_args
 
 
 def register(subparsers) -> None:
-    from ..cli import _add_model_args
 
     p = subparsers.add_parser(
         "aspp",
@@ -41,7 +40,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG maps")
-    _add_model_args(p)
+    add_model_args(p)
     p.set_defaults(func=cmd_aspp)
 
 
@@ -102,11 +101,10 @@ def aspp_report(model, rgb, *, size: int) -> tuple[dict, list]:
 def cmd_aspp(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..cli import _load_or_fall_back, _spec
     from ..images import ImageError, load_image
     from ..outputs import OutputError, prepare_folder, write_images
 
-    spec = _spec(args)
+    spec = spec_from_args(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"aspp: --out {out} exists and is not a folder")
@@ -120,7 +118,7 @@ def cmd_aspp(args: argparse.Namespace) -> int:
     except OutputError as exc:
         print(json.dumps({"path": args.image, "error": str(exc)}), flush=True)
         return 1
-    model = _load_or_fall_back(spec)
+    model = load_or_fall_back(spec)
     report, pictures = aspp_report(model, img.rgb, size=args.size)
     stem = safe_stem(args.image)
     files = [(out / f"{stem}_{slug}.png", Image.fromarray(rgb)) for slug, rgb in pictures]
