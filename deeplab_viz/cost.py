@@ -47,6 +47,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .atrous import effective_kernel_size, valid_tap_fraction
+from .boundary import boundary_mask
 from .models import REGISTRY, LoadedModel, ModelSpec, build_model
 from .models.registry import DTYPES, resolve_device
 from .probe import Probe
@@ -65,7 +66,6 @@ __all__ = [
     "activation_bytes",
     "benchmark_models",
     "agreement",
-    "boundary_mask",
     "boundary_zoom",
     "compare_strides",
     "count_flops",
@@ -80,7 +80,6 @@ __all__ = [
     "most_disagreement",
     "peak_memory",
     "rate_verdict",
-    "share_near_boundary",
     "ratios",
     "tap_table",
     "valid_tap_share",
@@ -746,47 +745,6 @@ def agreement(a_map: np.ndarray, b_map: np.ndarray, mask: np.ndarray | None = No
             raise ValueError("mask must have the class maps' shape")
         return float(same[m].mean()) if m.any() else 1.0
     return float(same.mean()) if same.size else 1.0
-
-
-def _dilate(mask: np.ndarray, width: int) -> np.ndarray:
-    """Binary dilation by a (2w+1)² square, done as a row pass then a column pass."""
-    if width <= 0:
-        return mask
-    out = mask.copy()
-    for axis in (0, 1):
-        src = out.copy()
-        n = src.shape[axis]
-        for d in range(1, width + 1):
-            if d >= n:
-                break
-            lo = [slice(None)] * 2
-            hi = [slice(None)] * 2
-            lo[axis], hi[axis] = slice(0, n - d), slice(d, n)
-            out[tuple(lo)] |= src[tuple(hi)]
-            out[tuple(hi)] |= src[tuple(lo)]
-    return out
-
-
-def boundary_mask(class_map: np.ndarray, width: int = 3) -> np.ndarray:
-    """Pixels within ``width`` px of a change of class (bool, the map's shape)."""
-    cm = np.asarray(class_map)
-    edge = np.zeros(cm.shape, dtype=bool)
-    dy = cm[1:, :] != cm[:-1, :]
-    dx = cm[:, 1:] != cm[:, :-1]
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
-    return _dilate(edge, max(0, int(width) - 1))
-
-
-def share_near_boundary(a_map: np.ndarray, reference: np.ndarray, width: int) -> float:
-    """Of the pixels where ``a_map`` differs from ``reference``, the share that lies within
-    ``width`` px of a class boundary of ``reference`` (1.0 when they do not differ)."""
-    diff = np.asarray(a_map) != np.asarray(reference)
-    if not diff.any():
-        return 1.0
-    return float(boundary_mask(reference, width)[diff].mean())
 
 
 def crop_box(hw: Sequence[int], centre: Sequence[float], side: int) -> tuple[int, int, int, int]:

@@ -22,7 +22,7 @@ upsampled bilinearly to the scene and arg-maxed.
 - **Boundary F-score** (``boundary_f``): per scene, the boundary of a label map is
   the set of pixels with a 4-neighbour of another class (class-agnostic, both
   sides of an outline). Precision is the share of predicted boundary pixels within
-  :data:`BOUNDARY_TOLERANCE` pixels (Chebyshev distance, via max-pool dilation) of
+  :data:`BOUNDARY_TOLERANCE` pixels (Chebyshev distance, via binary dilation) of
   a true boundary pixel, recall the share of true boundary pixels within that
   distance of a predicted one, ``F = 2PR / (P + R)`` (0 when either is 0; 1 when
   both maps have no boundary). ``boundary_f`` is the mean F over scenes.
@@ -43,14 +43,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import shapes_world as SW
+from .boundary import BOUNDARY_TOLERANCE, boundary_f, dilate
 from .evaluate import confusion, scores
 from .paths import MODELS_DIR
 
 BUCKET_MARGIN = 3  # pixels around each object's mask that belong to its bucket's region
-BOUNDARY_TOLERANCE = 2  # pixels
 BATCH = 20
 METRICS_FILE = MODELS_DIR / "shapes_metrics.json"
 MODELS = ("shapes-deeplabv3", "shapes-deeplabv3plus")
@@ -61,100 +60,6 @@ class EvalError(ValueError):
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Binary dilation of (…, H, W) bool masks by a (2r+1)² square (max-pool)."""
-    if radius <= 0:
-        return mask.astype(bool)
-    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
-    shape = t.shape
-    t = t.reshape(-1, 1, *shape[-2:])
-    out = F.max_pool2d(t, 2 * radius + 1, stride=1, padding=radius)
-    return out.reshape(shape).numpy() > 0
-
-
-def boundaries(labels: np.ndarray) -> np.ndarray:
-    """(…, H, W) bool: pixels with a 4-neighbour of another label."""
-    b = np.zeros(labels.shape, dtype=bool)
-    dy = labels[..., 1:, :] != labels[..., :-1, :]
-    dx = labels[..., :, 1:] != labels[..., :, :-1]
-    b[..., 1:, :] |= dy
-    b[..., :-1, :] |= dy
-    b[..., :, 1:] |= dx
-    b[..., :, :-1] |= dx
-    return b
-
-
-def fill_void(label: np.ndarray, void: np.ndarray, steps: int) -> np.ndarray:
-    """(H, W) labels where each ``void`` pixel within ``steps`` px (Chebyshev) of a
-    labelled one takes the label of a nearest labelled pixel (ties: the smallest
-    label); void pixels farther away are set to -1.
-    """
-    big = float(1 << 20)
-    t = torch.from_numpy(np.where(void, big, label).astype(np.float32))[None, None]  # (1,1,H,W)
-    for _ in range(steps):
-        if not bool((t == big).any()):
-            break
-        nearest = -F.max_pool2d(-t, 3, stride=1, padding=1)  # 3×3 minimum
-        t = torch.where(t == big, nearest, t)
-    out = t[0, 0].numpy()
-    return np.where(out == big, -1, out).astype(np.int64)
-
-
-def true_outline(
-    label: np.ndarray, ignore_index: int, tolerance: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The outline of a label map with void pixels, and where predicted outlines count.
-
-    PASCAL VOC marks a band about 5 px wide along every object outline as void
-    (255), so the outline itself lies in void pixels. Void pixels within
-    ``tolerance + 1`` px of labelled ones take the label of a nearest labelled
-    pixel (:func:`fill_void`); the true outline is the boundary of that map
-    (:func:`boundaries`), kept only within ``tolerance`` px of labelled pixels, so
-    it runs through the middle of the band and never deep inside a large void
-    region (an object marked void as a whole). Returns ``(outline, counted)``,
-    both (H, W) bool: ``counted`` is where a predicted outline pixel is scored:
-    within ``tolerance`` px of the true outline, or more than 1 px from any void
-    pixel. So a predicted outline along the edge of a region the annotators left
-    void (both of its sides: :func:`boundaries` marks two pixels) is ignored.
-    """
-    void = label == ignore_index
-    filled = fill_void(label, void, tolerance + 1)
-    near_labels = dilate(~void, tolerance)
-    outline = boundaries(filled) & near_labels
-    counted = ~dilate(void, 1) | dilate(outline, tolerance)
-    return outline, counted
-
-
-def boundary_f(
-    pred: np.ndarray,
-    label: np.ndarray,
-    tolerance: int = BOUNDARY_TOLERANCE,
-    *,
-    ignore_index: int | None = None,
-) -> float:
-    """Boundary F-score of one (H, W) prediction against its label (see module doc).
-
-    With ``ignore_index`` (VOC: 255), label pixels of that value are void: the true
-    outline and the predicted pixels that count come from :func:`true_outline`.
-    A label map without void pixels is scored exactly as without ``ignore_index``.
-    """
-    bp = boundaries(pred)
-    if ignore_index is not None and bool((label == ignore_index).any()):
-        bg, counted = true_outline(label, ignore_index, tolerance)
-        bp &= counted
-    else:
-        bg = boundaries(label)
-    n_p, n_g = int(bp.sum()), int(bg.sum())
-    if n_p == 0 and n_g == 0:
-        return 1.0
-    if n_p == 0 or n_g == 0:
-        return 0.0
-    near_g, near_p = dilate(np.stack([bg, bp]), tolerance)
-    precision = float((bp & near_g).sum()) / n_p
-    recall = float((bg & near_p).sum()) / n_g
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def bucket_regions(scene: SW.Scene, margin: int = BUCKET_MARGIN) -> dict[str, np.ndarray]:

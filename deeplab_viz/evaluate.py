@@ -7,7 +7,7 @@ Besides IoU, the report has a boundary F-score (``boundary_f``): per image, the
 share of predicted outline pixels within :data:`BOUNDARY_TOLERANCE` px of the true
 outline and of true outline pixels within that distance of a predicted one,
 ``F = 2PR / (P + R)``, averaged over images. The true outline runs through VOC's
-void band (:func:`deeplab_viz.eval_shapes.true_outline`); void pixels away from
+void band (:func:`deeplab_viz.boundary.true_outline`); void pixels away from
 it are ignored.
 """
 
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .boundary import boundary_f
 from .images import ImageError, load_image
 from .inference import DEFAULT_SIZE
 from .models import LoadedModel
@@ -98,7 +99,6 @@ def evaluate_voc(
     prediction of one image (every forward pass, merging, CRF), ``forward_*`` the
     network alone (summed over views), ``total_per_image`` adds reading and scoring.
     """
-    from .eval_shapes import boundary_f  # here: eval_shapes imports this module at its top
 
     options = options if options is not None else InferenceOptions()
     root = Path(root)

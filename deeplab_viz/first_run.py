@@ -113,9 +113,7 @@ def scene_image(seed: int, *, size: int = SCENE_SIZE) -> LoadedImage:
     span the training range (:data:`SCENE_DIAMETERS`), so at the default working size
     the models see objects as large as in training. Deterministic in its arguments.
     """
-    from .scale_lab import custom_scene
-
-    scene = custom_scene(seed, size=size, diameters=SCENE_DIAMETERS, n_objects=SCENE_OBJECTS)
+    scene = SW.custom_scene(seed, size=size, diameters=SCENE_DIAMETERS, n_objects=SCENE_OBJECTS)
     rgb = np.ascontiguousarray(scene.rgb)
     rgb.setflags(write=False)
     return LoadedImage(

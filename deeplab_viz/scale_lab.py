@@ -1,6 +1,6 @@
 """The scale lab: which object sizes a DeepLab keeps at output stride 8/16/32, and why.
 
-- :func:`custom_scene`: a ShapesWorld scene (same textures, colours and exact masks
+- :func:`~deeplab_viz.shapes_world.custom_scene`: a ShapesWorld scene (same textures, colours and exact masks
   as :func:`deeplab_viz.shapes_world.generate_scene`) whose object diameters, number
   and classes the user picks.
 - :func:`predict`: a hook-free batched forward of a ShapesWorld model (or any
@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,49 +30,7 @@ from . import eval_shapes as ES
 from . import shapes_world as SW
 from .eval_shapes import normalise  # the models' input; SL.normalise for pages and tests
 
-MAX_SIDE_DIAMETER = 1.4  # largest diameter the user may ask for, × the scene side
-
-
 # --------------------------------------------------------------------------- scenes
-
-
-def custom_scene(
-    seed: int,
-    *,
-    size: int = SW.DEFAULT_SIZE,
-    diameters: tuple[float, float] | None = None,
-    n_objects: int = 4,
-    shapes: Sequence[str] = SW.SHAPES,
-) -> SW.Scene:
-    """A ShapesWorld scene with ``n_objects`` objects of the given ``shapes``.
-
-    Diameters are drawn log-uniformly from ``diameters`` (pixels, low ≤ high);
-    ``None``: 6 px to 90 % of the side, as ShapesWorld itself. Objects are placed
-    by :func:`~deeplab_viz.shapes_world.compose_scene`, exactly as in
-    :func:`~deeplab_viz.shapes_world.generate_scene`: largest first, so small ones
-    sit on top, and an object that would hide too much of another's outline is left
-    out (so a crowded scene may hold fewer than ``n_objects``). Deterministic in all
-    arguments.
-    """
-    if diameters is None:
-        diameters = (SW.MIN_DIAMETER, SW.MAX_DIAMETER_FRACTION * size)
-    lo, hi = (float(d) for d in diameters)
-    if size < 32:
-        raise ValueError("size must be at least 32 pixels")
-    if not 1.0 <= lo <= hi <= MAX_SIDE_DIAMETER * size:
-        raise ValueError(
-            f"diameters must satisfy 1 ≤ low ≤ high ≤ {MAX_SIDE_DIAMETER * size:.0f}, "
-            f"got {(lo, hi)}"
-        )
-    if not 1 <= int(n_objects) <= 32:
-        raise ValueError("n_objects must be from 1 to 32")
-    kinds = [s for s in SW.SHAPES if s in set(shapes)]
-    if not kinds or len(kinds) != len(set(shapes)):
-        raise ValueError(f"shapes must be a non-empty subset of {SW.SHAPES}, got {shapes!r}")
-    rng = np.random.Generator(np.random.PCG64(int(seed)))
-    ds = np.exp(rng.uniform(math.log(lo), math.log(hi), size=int(n_objects)))
-    ids = [SW.CLASS_NAMES.index(k) for k in kinds]
-    return SW.compose_scene(seed, ds, lambda r: ids[int(r.integers(len(ids)))], rng, size)
 
 
 # --------------------------------------------------------------------------- forward

@@ -29,7 +29,7 @@ from PIL import Image
 from scipy import ndimage
 
 from .aspp import ablate
-from .eval_shapes import dilate
+from .boundary import dilate
 from .evaluate import IGNORE, VOC_SUBSET_CORE, confusion, evaluate_voc, scores, voc_ids
 from .images import load_image
 from .inference import DEFAULT_SIZE

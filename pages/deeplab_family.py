@@ -12,6 +12,7 @@ from deeplab_viz import family as FA
 from deeplab_viz import scale_lab as SL
 from deeplab_viz import shapes_world as SW
 from deeplab_viz.atrous import separable_vs_regular
+from deeplab_viz.boundary import boundary_f
 from deeplab_viz.gridding import coverage_map
 from deeplab_viz.models import REGISTRY, ModelSpec
 from deeplab_viz.models.output_stride import current_wiring
@@ -262,8 +263,8 @@ with t_v3p:
                 width="stretch",
                 key="fam_live_fig",
             )
-            bf3 = ES.boundary_f(v3_map, scene.mask)
-            bf3p = ES.boundary_f(steps.class_map, scene.mask)
+            bf3 = boundary_f(v3_map, scene.mask)
+            bf3p = boundary_f(steps.class_map, scene.mask)
             m1, m2, m3, m4 = st.columns(4)
             m1.metric("Boundary F, v3 (this scene)", f"{bf3:.2f}", border=True)
             m2.metric(

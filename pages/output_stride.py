@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from deeplab_viz import cost
+from deeplab_viz.boundary import share_near_boundary
 from deeplab_viz.models import OUTPUT_STRIDES, ModelSpec, current_wiring
 from deeplab_viz.models.output_stride import scaled_rates
 from deeplab_viz.palette import colorize, overlay
@@ -288,7 +289,7 @@ if measured:
         "OS 8 really costs memory."
     )
 f8, f32 = by_os[8].flops or 1, by_os[32].flops or 1
-near = cost.share_near_boundary(maps[32], maps[8], 16)  # half an OS 32 cell
+near = share_near_boundary(maps[32], maps[8], 16)  # half an OS 32 cell
 st.markdown(
     f"On this image OS 8 needs **{f8 / f32:.1f}×** the FLOPs of OS 32 and keeps "
     f"**{by_os[8].activation_bytes / max(by_os[32].activation_bytes, 1):.1f}×** the feature-map "

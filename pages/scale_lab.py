@@ -34,7 +34,7 @@ def _models(name: str):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def make_scene(seed: int, lo: int, hi: int, n: int, shapes: tuple[str, ...]) -> SW.Scene:
-    return SL.custom_scene(seed, diameters=(lo, hi), n_objects=n, shapes=shapes)
+    return SW.custom_scene(seed, diameters=(lo, hi), n_objects=n, shapes=shapes)
 
 
 @st.cache_data(max_entries=16, show_spinner="Running the model at output stride 8, 16, 32…")

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeplab_viz import atrous
+from deeplab_viz import boundary as B
 from deeplab_viz import cost as C
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model
 
@@ -289,15 +290,15 @@ def test_agreement_and_boundaries():
     b[0, 3] = 1  # one pixel differs, next to the boundary
     assert C.agreement(a, a) == 1.0
     assert C.agreement(a, b) == pytest.approx(47 / 48)
-    near = C.boundary_mask(a, width=1)
+    near = B.boundary_mask(a, width=1)
     assert near[:, 3:5].all() and near.sum() == 12  # the two columns either side
     assert C.agreement(a, b, near) == pytest.approx(11 / 12)
-    assert C.boundary_mask(a, width=2).sum() == 24
-    assert C.share_near_boundary(b, a, 1) == 1.0 and C.share_near_boundary(a, a, 1) == 1.0
+    assert B.boundary_mask(a, width=2).sum() == 24
+    assert B.share_near_boundary(b, a, 1) == 1.0 and B.share_near_boundary(a, a, 1) == 1.0
     far = a.copy()
     far[0, 0] = 1  # 3 px from the boundary
-    assert C.share_near_boundary(far, a, 1) == 0.0 and C.share_near_boundary(far, a, 4) == 1.0
-    assert not C.boundary_mask(np.zeros((4, 4), np.uint8)).any()
+    assert B.share_near_boundary(far, a, 1) == 0.0 and B.share_near_boundary(far, a, 4) == 1.0
+    assert not B.boundary_mask(np.zeros((4, 4), np.uint8)).any()
     with pytest.raises(ValueError):
         C.agreement(a, a[:, :4])
 

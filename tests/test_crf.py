@@ -9,8 +9,8 @@ import pytest
 from conftest import VOC_DIR
 from PIL import Image
 
+from deeplab_viz.boundary import boundary_f, fill_void, true_outline
 from deeplab_viz.crf import DEEPLAB_LARGEFOV, DEEPLAB_V2_RESNET101, CRFParams, dense_crf
-from deeplab_viz.eval_shapes import boundary_f, fill_void, true_outline
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:  # over axis 0

@@ -257,7 +257,7 @@ def test_a_generated_scene_is_an_image_source():
 def test_shapes_model_segments_the_generated_scene():
     """Objects at the training scale: the ShapesWorld model gets most pixels right."""
     from deeplab_viz.inference import segment
-    from deeplab_viz.scale_lab import custom_scene
+    from deeplab_viz.shapes_world import custom_scene
 
     model = build_model(ModelSpec(name="shapes-deeplabv3"), base=load_base("shapes-deeplabv3"))
     for seed in (1, 2):

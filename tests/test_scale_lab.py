@@ -13,21 +13,21 @@ from deeplab_viz.models.shapes import build_shapes_model
 
 @pytest.fixture(scope="module")
 def scene():
-    return SL.custom_scene(5, diameters=(6, 140), n_objects=8)
+    return SW.custom_scene(5, diameters=(6, 140), n_objects=8)
 
 
 def test_custom_scene_respects_the_choices():
-    s = SL.custom_scene(3, diameters=(20, 30), n_objects=4, shapes=("disc", "ring"))
+    s = SW.custom_scene(3, diameters=(20, 30), n_objects=4, shapes=("disc", "ring"))
     assert len(s.objects) == 4
     assert all(20 <= o.diameter <= 30 for o in s.objects)
     assert {o.class_name for o in s.objects} <= {"disc", "ring"}
     assert set(np.unique(s.mask)) <= {0, 1, 4}
-    again = SL.custom_scene(3, diameters=(20, 30), n_objects=4, shapes=("disc", "ring"))
+    again = SW.custom_scene(3, diameters=(20, 30), n_objects=4, shapes=("disc", "ring"))
     assert np.array_equal(s.rgb, again.rgb) and np.array_equal(s.mask, again.mask)
     with pytest.raises(ValueError):
-        SL.custom_scene(3, diameters=(30, 20))
+        SW.custom_scene(3, diameters=(30, 20))
     with pytest.raises(ValueError):
-        SL.custom_scene(3, shapes=("hexagon",))
+        SW.custom_scene(3, shapes=("hexagon",))
 
 
 def test_perfect_prediction_scores_one_in_every_bucket(scene):
@@ -49,7 +49,7 @@ def test_all_background_prediction_scores_zero(scene):
 
 
 def test_batch_scores_pool_the_scenes(scene):
-    other = SL.custom_scene(6, diameters=(6, 10), n_objects=3)
+    other = SW.custom_scene(6, diameters=(6, 10), n_objects=3)
     sc = SL.size_scores([scene.mask, other.mask], [scene, other])
     assert sc.n_images == 2 and sc.iou_by_size["tiny"] == 1.0
 
@@ -59,7 +59,7 @@ def test_predict_matches_forward_and_leaves_the_model_alone():
     for arch in ("v3", "v3plus"):
         model = build_shapes_model(arch).eval()
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        rgb = SL.custom_scene(1, size=64, n_objects=2).rgb
+        rgb = SW.custom_scene(1, size=64, n_objects=2).rgb
         mean, std = (127.5,) * 3, (64.0,) * 3
         out = SL.predict(model, rgb, mean=mean, std=std, drops=(None, 4))
         with torch.inference_mode():
@@ -73,7 +73,7 @@ def test_predict_matches_forward_and_leaves_the_model_alone():
 
 def test_scale_table_rows():
     model = build_shapes_model("v3").eval()
-    scenes = [SL.custom_scene(s, size=64, n_objects=2) for s in (1, 2)]
+    scenes = [SW.custom_scene(s, size=64, n_objects=2) for s in (1, 2)]
     rows = SL.scale_table({16: model}, scenes, mean=(127.5,) * 3, std=(64.0,) * 3)
     assert [r.label for r in rows] == [
         "OS 16",
@@ -221,7 +221,7 @@ def test_the_shipped_models_need_the_1x1_for_small_and_an_atrous_branch_for_larg
 
 
 def test_depth_profile_counts_pixels_by_distance_to_the_outline():
-    s = SL.custom_scene(2, diameters=(100, 120), n_objects=1)
+    s = SW.custom_scene(2, diameters=(100, 120), n_objects=1)
     depth = SL.object_depths(s)
     own = s.instances == 1
     assert (depth[own] >= 1).all() and (depth[~own] == 0).all()

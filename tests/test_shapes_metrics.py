@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from deeplab_viz import boundary as B
 from deeplab_viz import eval_shapes as E
 from deeplab_viz import shapes_world as SW
 
@@ -179,10 +180,19 @@ def test_boundary_f_is_one_for_a_perfect_map_and_tolerates_small_shifts():
 def test_boundaries_and_dilation():
     m = np.zeros((7, 7), np.uint8)
     m[2:5, 2:5] = 1
-    b = E.boundaries(m)
+    b = B.boundaries(m)
     assert b[2, 2] and b[1, 2] and not b[3, 3] and not b[0, 0]
-    d = E.dilate(m > 0, 1)
-    assert d.sum() == 25 and E.dilate(m > 0, 0).sum() == 9
+    d = B.dilate(m > 0, 1)
+    assert d.sum() == 25 and B.dilate(m > 0, 0).sum() == 9
+    # a square structuring element, the image's edge counting as empty; masks kept apart
+    corner = np.zeros((2, 6, 6), bool)
+    corner[0, 0, 0] = True
+    grown = B.dilate(corner, 2)
+    assert grown[0].sum() == 9 and grown[0, :3, :3].all() and not grown[1].any()
+    pooled = torch.nn.functional.max_pool2d(
+        torch.from_numpy(corner.astype(np.float32))[:, None], 5, stride=1, padding=2
+    )[:, 0].numpy()
+    assert np.array_equal(grown, pooled > 0)  # the same as a (2r+1)² max-pool
 
 
 def test_bucket_regions_cover_own_objects_plus_a_margin_only():

@@ -87,7 +87,7 @@ def test_every_object_shows_nearly_all_of_its_outline_and_lies_inside(heldout):
 
 
 def test_a_crowded_scene_leaves_out_objects_rather_than_hide_outlines():
-    from deeplab_viz.scale_lab import custom_scene
+    from deeplab_viz.shapes_world import custom_scene
 
     s = custom_scene(4, diameters=(60, 100), n_objects=16)
     assert 1 <= len(s.objects) < 16
