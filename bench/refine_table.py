@@ -35,8 +35,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from deeplab_viz.boundary import boundary_f  # noqa: E402
 from deeplab_viz.crf import DEEPLAB_LARGEFOV, dense_crf  # noqa: E402
-from deeplab_viz.eval_shapes import boundary_f  # noqa: E402
 from deeplab_viz.evaluate import (  # noqa: E402
     BOUNDARY_TOLERANCE,
     IGNORE,
