@@ -260,6 +260,9 @@ def test_a_pixel_step_inside_one_unit_computes_no_gradient(app, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(E, "image_erf", counting)
+    import streamlit as st
+
+    st.cache_data.clear()  # earlier tests in this process computed the default pixel's ERF
     at = _open(app)
     assert not at.exception
     first = len(calls)
