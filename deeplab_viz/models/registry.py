@@ -25,7 +25,7 @@ import torch
 from .. import weights as W
 from ..first_run import Fallback, fallback
 from ..paths import MODELS_DIR
-from .fast import fast_copy
+from .fast import as_input, fast_copy
 from .layers import DeepLabV3
 from .output_stride import OUTPUT_STRIDES, RatePolicy, rewire, scaled_rates
 
@@ -269,7 +269,7 @@ class LoadedModel:
 
     def runner_input(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (N, 3, H, W) laid out for :attr:`runner` (channels last on the fast path)."""
-        return x.contiguous(memory_format=torch.channels_last) if self.fast is not None else x
+        return as_input(x) if self.fast is not None else x
 
     @property
     def entry(self) -> ModelEntry:
@@ -390,9 +390,10 @@ def build_model(
 ) -> LoadedModel:
     """A :class:`LoadedModel` for ``spec``; ``base`` (from :func:`load_base`) is not mutated.
 
-    ``fast`` (default: on for CPU float32) adds the fused copy of
-    :func:`~deeplab_viz.models.fast.fast_copy` that forward passes run on; the
-    reference module stays for everything that reads the network.
+    ``fast`` (default: on for a CPU) adds the copy forward passes run on: in float32
+    the fused one of :func:`~deeplab_viz.models.fast.fast_copy`, in bfloat16 a
+    channels-last cast; the reference module stays for everything that reads the
+    network.
     """
     module, labels = base if base is not None else load_base(spec.name, pretrained=spec.pretrained)
     entry = spec.entry
