@@ -14,7 +14,14 @@ and in the app's PyTorch port, on the same normalised input:
 - ``probe``: :func:`deeplab_viz.probe.probe_prepared` on the fast path: every
   intermediate kept as read-only numpy, logits on the image grid, class map;
 - ``bfloat16``: the forward cast to bfloat16, channels-last (the app's inexact
-  choice), with the share of pixels whose class matches float32's.
+  choice), with the share of pixels whose class matches float32's;
+- ``forward_33`` (at 257 px only): the fast forward on a 33×33 input, which has
+  1.6% of the arithmetic: what is left is per-call overhead (Python, dispatch,
+  oneDNN primitive lookup), and ``forward-overhead/tflite`` is the per-round ratio
+  the port would reach without it;
+- ``compiled`` (full mode; ``--no-compile`` skips it): ``torch.compile`` of the
+  reference module (inductor, default mode), with its first-call compile time and
+  its class agreement with the reference: the lever the app does not offer.
 
 Contenders run interleaved (round-robin, order rotating each round), so drift on a
 busy machine hits all alike; per contender the median and the 25th/75th
@@ -111,14 +118,18 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str,
     return times
 
 
-def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> dict[str, float]:
-    """Median and quartiles of the per-round ratio ``num / den``."""
-    r = np.asarray(times[num]) / np.asarray(times[den])
+def quartiles(r: np.ndarray) -> dict[str, float]:
+    """Median and 25th/75th percentiles of per-round ratios."""
     return {
         "median": round(float(np.median(r)), 3),
         "p25": round(float(np.percentile(r, 25)), 3),
         "p75": round(float(np.percentile(r, 75)), 3),
     }
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> dict[str, float]:
+    """Median and quartiles of the per-round ratio ``num / den``."""
+    return quartiles(np.asarray(times[num]) / np.asarray(times[den]))
 
 
 def golden_rgb(size: int) -> np.ndarray:
@@ -128,7 +139,40 @@ def golden_rgb(size: int) -> np.ndarray:
     return np.asarray(img.resize((size, size), Image.BILINEAR))
 
 
-def peer_block(threads: int, size: int, repeats: int, base) -> dict[str, object]:
+OVERHEAD_SIZE = 33  # input side for the overhead contender: (33/257)² ≈ 1.6% of the work
+
+
+def n_convolutions(module: torch.nn.Module) -> int:
+    """Convolution calls in one forward (the fused copy keeps one module per call)."""
+    return sum(isinstance(m, torch.nn.Conv2d) for m in module.modules())
+
+
+def compiled_contender(ref, x: torch.Tensor) -> tuple[Callable[[], object], dict[str, object]]:
+    """``torch.compile`` of the reference module on ``x``'s shape: the runner and its record.
+
+    The first call compiles (seconds, recorded as ``compile_s``); agreement is the
+    share of pixels whose class matches the reference forward's.
+    """
+    torch._dynamo.reset()
+    compiled = torch.compile(ref.module)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = compiled(x)
+        compile_s = time.perf_counter() - t0
+        want = ref.module(x)
+    record = {
+        "compile_s": round(compile_s, 1),
+        "agreement_with_reference": round(
+            float((out.argmax(1) == want.argmax(1)).float().mean()), 5
+        ),
+        "max_abs_logit_diff": float((out - want).abs().max()),
+    }
+    return (lambda: compiled(x)), record
+
+
+def peer_block(
+    threads: int, size: int, repeats: int, base, *, compile_: bool = False
+) -> dict[str, object]:
     """One thread count × input size: all contenders interleaved."""
     torch.set_num_threads(threads)
     ref = build_model(ModelSpec(name="voc-mobilenetv2", device="cpu"), base=base, fast=False)
@@ -146,6 +190,12 @@ def peer_block(threads: int, size: int, repeats: int, base) -> dict[str, object]
         "bfloat16": lambda: low.runner(x_low),
     }
     block: dict[str, object] = {"threads": threads, "size": size, "input_hw": list(x.shape[-2:])}
+    if size == 257:
+        tiny = fast.runner_input(x[..., :OVERHEAD_SIZE, :OVERHEAD_SIZE].contiguous())
+        fns["forward_33"] = lambda: fast.runner(tiny)
+        block["convolutions"] = n_convolutions(fast.runner)
+    if compile_:
+        fns["compiled"], block["compiled"] = compiled_contender(ref, x)
     with torch.inference_mode():
         same = fast.runner(x_fast).argmax(1) == low.runner(x_low).float().argmax(1)
     block["bfloat16_agreement_with_float32"] = round(float(same.float().mean()), 5)
@@ -166,9 +216,22 @@ def peer_block(threads: int, size: int, repeats: int, base) -> dict[str, object]
     ratios = {"forward/reference": paired_ratio(times, "forward", "reference")}
     ratios["probe/forward"] = paired_ratio(times, "probe", "forward")
     ratios["bfloat16/forward"] = paired_ratio(times, "bfloat16", "forward")
+    if "compiled" in times:
+        ratios["compiled/forward"] = paired_ratio(times, "compiled", "forward")
+    if "forward_33" in times:
+        overhead = float(np.median(times["forward_33"]))
+        block["overhead_ms"] = round(overhead, 3)
+        block["overhead_per_convolution_us"] = round(1000 * overhead / block["convolutions"], 1)
+        block["overhead_share_of_forward"] = round(overhead / float(np.median(times["forward"])), 3)
     if "tflite" in times:
-        for n in ("reference", "forward", "probe"):
-            ratios[f"{n}/tflite"] = paired_ratio(times, n, "tflite")
+        for n in ("reference", "forward", "probe", "compiled"):
+            if n in times:
+                ratios[f"{n}/tflite"] = paired_ratio(times, n, "tflite")
+        if "forward_33" in times:
+            r = (np.asarray(times["forward"]) - np.asarray(times["forward_33"])) / np.asarray(
+                times["tflite"]
+            )
+            ratios["forward-overhead/tflite"] = quartiles(r)
     block["ratios"] = ratios
     return block
 
@@ -257,13 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="few repeats, 257 px only, no ResNet-50")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per block")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile contender")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "peer-cpu.json")
     args = p.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 50)
     sizes = [257] if args.quick else [257, DEFAULT_SIZE]
     t0 = time.perf_counter()
     base = load_base("voc-mobilenetv2")
-    blocks = [peer_block(t, s, repeats, base) for t in args.threads for s in sizes]
+    compile_ = not (args.quick or args.no_compile)
+    blocks = [
+        peer_block(t, s, repeats, base, compile_=compile_) for t in args.threads for s in sizes
+    ]
     roofline = (
         []
         if args.quick

@@ -25,10 +25,24 @@ def test_peer_quick_mode_races_the_interpreter(tmp_path):
     assert result["schema"] == "atrous-lab/peer/1" and result["mode"] == "quick"
     (block,) = result["blocks"]
     assert block["size"] == 257 and block["input_hw"] == [257, 257]
-    assert set(block["timings"]) == {"reference", "forward", "probe", "bfloat16", "tflite"}
+    assert set(block["timings"]) == {
+        "reference", "forward", "probe", "bfloat16", "tflite", "forward_33"
+    }  # fmt: skip
+    assert "compiled" not in block  # quick mode never compiles
     for t in block["timings"].values():
         assert len(t["runs"]) == 3 and t["p25_ms"] <= t["median_ms"] <= t["p75_ms"]
     # the same network: the port and the interpreter give the same class almost everywhere
     assert block["agreement_with_tflite"] > 0.995
     assert {"forward/tflite", "probe/tflite", "forward/reference"} <= set(block["ratios"])
     assert 0.9 < block["bfloat16_agreement_with_float32"] < 1.0  # inexact, but close
+    # the overhead contender: a 33×33 input has 1.6% of the work, so it is far faster
+    median = {n: t["median_ms"] for n, t in block["timings"].items()}
+    assert block["overhead_ms"] == median["forward_33"] < median["forward"]
+    assert block["convolutions"] > 50  # MobileNetV2's 52 + ASPP and head
+    per_conv = 1000 * block["overhead_ms"] / block["convolutions"]
+    assert block["overhead_per_convolution_us"] == pytest.approx(per_conv, abs=0.1)
+    # the port without its overhead is faster than the port
+    assert (
+        block["ratios"]["forward-overhead/tflite"]["median"]
+        < block["ratios"]["forward/tflite"]["median"]
+    )
