@@ -26,7 +26,7 @@ def voc_palette(n: int = 256) -> np.ndarray:
 PALETTE = voc_palette()
 
 
-def colorize(class_map: np.ndarray) -> np.ndarray:
+def voc_colours(class_map: np.ndarray) -> np.ndarray:
     """(H, W) class indices → (H, W, 3) uint8 VOC colours."""
     return PALETTE[class_map]
 
@@ -52,7 +52,7 @@ def overlay(
         raise ValueError("alpha must be between 0 and 1")
     out = rgb.astype(np.float32)
     fg = class_map > 0
-    out[fg] = (1 - alpha) * out[fg] + alpha * colorize(class_map)[fg].astype(np.float32)
+    out[fg] = (1 - alpha) * out[fg] + alpha * voc_colours(class_map)[fg].astype(np.float32)
     out = out.round().astype(np.uint8)
     if outline:
         out[class_edges(class_map)] = 255

@@ -18,6 +18,7 @@ from deeplab_viz.models import REGISTRY, ModelSpec
 from deeplab_viz.models.output_stride import current_wiring
 from deeplab_viz.plots import family as PF
 from deeplab_viz.plots import shapes as PS
+from deeplab_viz.plots.colours import shape_colours
 from deeplab_viz.plots.gridding import coverage_figure, erf_figure
 from deeplab_viz.weights import WeightsUnavailable
 from ui import cache, links
@@ -255,9 +256,9 @@ with t_v3p:
                 PS.images_figure(
                     [
                         ("scene", scene.rgb),
-                        ("ground truth", PS.colour_map(scene.mask)),
-                        ("DeepLabv3", PS.colour_map(v3_map)),
-                        ("DeepLabv3+", PS.colour_map(steps.class_map)),
+                        ("ground truth", shape_colours(scene.mask)),
+                        ("DeepLabv3", shape_colours(v3_map)),
+                        ("DeepLabv3+", shape_colours(steps.class_map)),
                     ],
                 ),
                 width="stretch",
@@ -373,9 +374,9 @@ with t_v3p:
                 box = cost.crop_box(scene.mask.shape, (zy / 100, zx / 100), int(side))
                 pics = [
                     ("scene", scene.rgb),
-                    ("ground truth", PS.colour_map(scene.mask)),
-                    ("v3", PS.colour_map(v3_map)),
-                    ("v3+", PS.colour_map(steps.class_map)),
+                    ("ground truth", shape_colours(scene.mask)),
+                    ("v3", shape_colours(v3_map)),
+                    ("v3+", shape_colours(steps.class_map)),
                 ]
                 st.plotly_chart(
                     PS.images_figure(
@@ -413,10 +414,10 @@ with t_v3p:
                 (
                     "classes at 1/4",
                     PS.enlarge(
-                        PS.colour_map(steps.logits_low.argmax(0)), size // steps.logits_low.shape[1]
+                        shape_colours(steps.logits_low.argmax(0)), size // steps.logits_low.shape[1]
                     ),
                 ),
-                ("final ×4: classes at 1/1", PS.colour_map(steps.class_map)),
+                ("final ×4: classes at 1/1", shape_colours(steps.class_map)),
             ]
             st.plotly_chart(
                 PS.images_figure(panels[:3], legend=()), width="stretch", key="fam_steps_a"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from deeplab_viz.palette import colorize, hex_color, overlay
+from deeplab_viz.palette import hex_color, overlay, voc_colours
 from ui import cache
 from ui.sidebar import current_lesson
 
@@ -22,7 +22,7 @@ view = c2.radio("Show", ["overlay", "class map"], horizontal=True, key="home_vie
 shown = (
     overlay(lesson.image.rgb, seg.class_map, outline=True)
     if view == "overlay"
-    else colorize(seg.class_map)
+    else voc_colours(seg.class_map)
 )
 c2.image(shown, caption=f"{lesson.label}", width="stretch")
 

@@ -11,7 +11,7 @@ from deeplab_viz import cost
 from deeplab_viz.boundary import share_near_boundary
 from deeplab_viz.models import OUTPUT_STRIDES, ModelSpec, current_wiring
 from deeplab_viz.models.output_stride import scaled_rates
-from deeplab_viz.palette import colorize, overlay
+from deeplab_viz.palette import overlay, voc_colours
 from deeplab_viz.plots.output_stride import (
     cost_figure,
     mark_box,
@@ -43,7 +43,7 @@ def view_image(
 ) -> np.ndarray:
     """The class map of one stride as shown: over the image with its class boundaries
     drawn in white, or in colour alone."""
-    return with_boundaries(overlay(_rgb, _cm), _cm) if show == "overlay" else colorize(_cm)
+    return with_boundaries(overlay(_rgb, _cm), _cm) if show == "overlay" else voc_colours(_cm)
 
 
 def _jump_to_difference(a: np.ndarray, b: np.ndarray, side: int) -> None:

@@ -12,6 +12,7 @@ from deeplab_viz import shapes_world as SW
 from deeplab_viz.models import REGISTRY, ModelSpec
 from deeplab_viz.plots import aspp as P
 from deeplab_viz.plots import shapes as PS
+from deeplab_viz.plots.colours import STRIDE_COLOURS, shape_colours
 from deeplab_viz.receptive_field import model_rf_table
 from ui import cache, links
 from ui.sidebar import current_lesson
@@ -131,7 +132,7 @@ def _bars(rows: list[SL.ConfigRow], title_stride: str, title_drop: str, trained:
         PS.bucket_bars(
             [(r.label, r.scores.iou_by_size) for r in by_os],
             title=title_stride,
-            colours=[PS.STRIDE_COLOURS[r.output_stride] for r in by_os],
+            colours=[STRIDE_COLOURS[r.output_stride] for r in by_os],
         ),
         width="stretch",
     )
@@ -210,8 +211,8 @@ else:
             counts[o.bucket] += 1
     st.plotly_chart(
         PS.images_figure(
-            [("scene", scene.rgb), ("ground truth", PS.colour_map(scene.mask))]
-            + [(f"prediction, OS {s}", PS.colour_map(maps[f"OS {s}"])) for s in STRIDES],
+            [("scene", scene.rgb), ("ground truth", shape_colours(scene.mask))]
+            + [(f"prediction, OS {s}", shape_colours(maps[f"OS {s}"])) for s in STRIDES],
         ),
         width="stretch",
         key="sl_pictures",

@@ -752,14 +752,14 @@ def test_library_does_not_import_streamlit() -> None:
 
 
 def test_overlay_keeps_the_photo_readable_and_can_outline():
-    from deeplab_viz.palette import class_edges, colorize, overlay
+    from deeplab_viz.palette import class_edges, overlay, voc_colours
 
     rgb = np.full((6, 8, 3), 200, np.uint8)
     cm = np.zeros((6, 8), np.uint8)
     cm[:, 4:] = 8  # VOC's dark maroon "cat"
     out = overlay(rgb, cm)
     assert np.array_equal(out[:, :4], rgb[:, :4])  # background untouched
-    cat = colorize(cm)[0, 5].astype(float)
+    cat = voc_colours(cm)[0, 5].astype(float)
     assert np.allclose(out[0, 6], 0.55 * 200 + 0.45 * cat, atol=1)  # the photo keeps 55%
     edged = overlay(rgb, cm, outline=True)
     assert class_edges(cm)[:, 3].all() and not class_edges(cm)[:, 5].any()

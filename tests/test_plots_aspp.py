@@ -11,6 +11,7 @@ import pytest
 from deeplab_viz import aspp as A
 from deeplab_viz.palette import hex_color
 from deeplab_viz.plots import aspp as P
+from deeplab_viz.plots.colours import value_colours
 from deeplab_viz.probe import Branch, Probe
 
 
@@ -44,13 +45,13 @@ def _probe(image_hw=(120, 180), os_=16, rates=(6, 12, 18)) -> Probe:
 
 def test_colormap_and_flat_maps():
     ramp = np.linspace(0, 1, 12).reshape(3, 4)
-    rgb = P.colormap(ramp)
+    rgb = value_colours(ramp)
     assert rgb.shape == (3, 4, 3) and rgb.dtype == np.uint8
     assert tuple(rgb[0, 0]) == (68, 1, 84) and tuple(rgb[-1, -1]) == (253, 231, 37)  # Viridis
-    flat = P.colormap(np.full((2, 2), 7.0))  # no division by zero: the middle colour
+    flat = value_colours(np.full((2, 2), 7.0))  # no division by zero: the middle colour
     assert len({tuple(p) for p in flat.reshape(-1, 3)}) == 1
     with pytest.raises(ValueError):
-        P.colormap(np.zeros((2, 2, 2)))
+        value_colours(np.zeros((2, 2, 2)))
 
 
 def test_feature_to_image_crops_padding_and_keeps_channels():

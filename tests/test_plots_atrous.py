@@ -20,7 +20,6 @@ from deeplab_viz.atrous_views import (
 )
 from deeplab_viz.inference import resized_hw
 from deeplab_viz.plots.atrous import (
-    FONT_SIZE,
     cost_figure,
     image_source,
     image_taps_figure,
@@ -29,6 +28,7 @@ from deeplab_viz.plots.atrous import (
     stacked_1d_figure,
     subimages_figure,
 )
+from deeplab_viz.plots.common import FONT_SIZE
 
 
 def _trace(fig: go.Figure, prefix: str):

@@ -61,6 +61,7 @@ def aspp_report(model, rgb, *, size: int) -> tuple[dict, list]:
     """(JSON-ready numbers, [(slug, (H, W, 3) uint8 map), ...]) for one image."""
     from .. import aspp as A
     from ..plots import aspp as P
+    from ..plots.colours import value_colours
     from ..probe import run_probe
 
     probe = run_probe(model, rgb, size=size)
@@ -86,7 +87,7 @@ def aspp_report(model, rgb, *, size: int) -> tuple[dict, list]:
             image_hw=probe.image_hw,
             align_corners=bool(model.module.align_corners),
         )
-        pictures.append((f"branch{i}_{branch_slug(b.kind, b.rate)}", P.colormap(mean)))
+        pictures.append((f"branch{i}_{branch_slug(b.kind, b.rate)}", value_colours(mean)))
     h, w = probe.model_input_hw
     report = {
         "model": model.spec.label,

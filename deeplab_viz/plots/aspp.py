@@ -1,6 +1,6 @@
 """Figures of the ASPP explorer: pure functions returning plotly figures or RGB arrays.
 
-* :func:`branch_colours` - one colour per ASPP branch, the same on every figure;
+* colours (branches, value ramps) come from :mod:`deeplab_viz.plots.colours`;
 * :func:`feature_to_image` - a feature-grid map resized onto the image the user gave;
 * :func:`branch_picture` - a branch map (channel mean, top-3 channels, PCA) as RGB;
 * :func:`panels_figure` - a grid of titled RGB panels (branch maps, Grad-CAM);
@@ -23,13 +23,22 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from ..aspp import FLAT_TOLERANCE, Footprint
+from ..aspp import Footprint
 from ..palette import hex_color
-from .common import FONT
-from .common import house_layout as _layout
+from .colours import (
+    CHANGED_COLOUR,
+    HEAT_SCALE,
+    MAP_SCALE,
+    PADDING_COLOUR,
+    PICK_COLOUR,
+    branch_colours,
+    scale_lut,
+    unit_range,
+    value_colours,
+)
+from .common import FONT, house_style
 from .common import png_uri as _png_uri
 
 __all__ = [
@@ -41,7 +50,7 @@ __all__ = [
     "branch_picture",
     "changed_overlay",
     "class_change_figure",
-    "colormap",
+    "value_colours",
     "feature_to_image",
     "footprint_figure",
     "heat_overlay",
@@ -49,72 +58,7 @@ __all__ = [
     "shares_figure",
 ]
 
-MAP_SCALE = "Viridis"
-# Inferno from its darkest purple up, as explicit stops: the named scale's near-black first
-# stop renders as a pale band at the bottom of colour bars in Streamlit's plotly.js
-HEAT_SCALE = [
-    [i / 10, c] for i, c in enumerate(sample_colorscale("Inferno", list(np.linspace(0.08, 1, 11))))
-]
-PADDING_COLOUR = "#e41a1c"
-PICK_COLOUR = "#00e5ff"
-CHANGED_COLOUR = (255, 0, 220)
-# 1×1, then the atrous rates small → large, image pooling last; no red (red = padding)
-_ATROUS_COLOURS = ("#54A24B", "#F58518", "#B279A2", "#9D755D", "#FF9DA6")
-_ONE_BY_ONE = "#4C78A8"
-_POOLING = "#EECA3B"
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _lut(scale) -> np.ndarray:
-    cols = sample_colorscale(scale, list(np.linspace(0, 1, 256)))
-    return np.array(
-        [[float(c) for c in s[s.index("(") + 1 : -1].split(",")] for s in cols], dtype=np.float64
-    )
-
-
-def _unit(values: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """``values`` scaled to 0..1 between ``lo`` and ``hi`` (default: their min and max).
-
-    A flat map becomes 0.5 everywhere: ``hi == lo``, or a spread below
-    :data:`~deeplab_viz.aspp.FLAT_TOLERANCE` of the values' size (float round-off, e.g.
-    image pooling's one vector copied to every position, is not worth a colour ramp).
-    """
-    v = np.asarray(values, dtype=np.float64)
-    lo = float(np.min(v)) if lo is None else float(lo)
-    hi = float(np.max(v)) if hi is None else float(hi)
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        return np.full(v.shape, 0.5)
-    if hi - lo <= FLAT_TOLERANCE * max(abs(lo), abs(hi)) or hi <= lo:
-        return np.full(v.shape, 0.5)
-    return np.clip((v - lo) / (hi - lo), 0.0, 1.0)
-
-
-def colormap(
-    values: np.ndarray, scale: str = MAP_SCALE, *, lo: float | None = None, hi: float | None = None
-) -> np.ndarray:
-    """(H, W) numbers → (H, W, 3) uint8 colours of a plotly colour scale (min..max by default)."""
-    if np.ndim(values) != 2:
-        raise ValueError("expected an (H, W) array")
-    idx = (_unit(values, lo, hi) * 255).round().astype(np.intp)
-    return _lut(scale)[idx].round().astype(np.uint8)
-
-
-def branch_colours(names: Sequence[str], kinds: Sequence[str]) -> dict[str, str]:
-    """One colour per branch name: 1×1 blue, atrous green/orange/purple…, pooling yellow."""
-    if len(names) != len(kinds):
-        raise ValueError("one kind per branch name")
-    out, k = {}, 0
-    for name, kind in zip(names, kinds, strict=True):
-        if kind == "pooling":
-            out[name] = _POOLING
-        elif kind == "atrous":
-            out[name] = _ATROUS_COLOURS[k % len(_ATROUS_COLOURS)]
-            k += 1
-        else:
-            out[name] = _ONE_BY_ONE
-    return out
 
 
 # --------------------------------------------------------------------------- maps
@@ -157,11 +101,11 @@ def branch_picture(picture: np.ndarray, mode: str, scale: str = MAP_SCALE) -> np
     """
     a = np.asarray(picture, dtype=np.float64)
     if mode == "mean":
-        return colormap(a, scale)
+        return value_colours(a, scale)
     if mode == "topk":
         if a.ndim != 3:
             raise ValueError("topk pictures are (k, H, W)")
-        chans = [_unit(c) for c in a[:3]]
+        chans = [unit_range(c) for c in a[:3]]
         while len(chans) < 3:
             chans.append(np.zeros(a.shape[1:]))
         return (np.stack(chans, -1) * 255).round().astype(np.uint8)
@@ -262,7 +206,7 @@ def panels_figure(
     plot_w = (width_hint - 20 - (90 if colorbar else 0)) / cols
     row_h = plot_w * h / w
     height = int(min(max(rows * (row_h + 40) + top, 260), 1500))
-    _layout(fig, title=title, height=height)
+    house_style(fig, title=title, height=height)
     fig.update_layout(margin=dict(l=10, r=10, t=top, b=10), plot_bgcolor="white")
     return fig
 
@@ -273,7 +217,7 @@ def heat_overlay(rgb: np.ndarray, heat: np.ndarray, scale=HEAT_SCALE) -> np.ndar
         raise ValueError(f"heat map {heat.shape} and image {rgb.shape[:2]} differ in size")
     grey = rgb.astype(np.float64).mean(axis=2, keepdims=True) * 0.6 + 30
     v = np.clip(np.nan_to_num(heat), 0, 1)
-    colour = _lut(scale)[(v * 255).round().astype(np.intp)]
+    colour = scale_lut(scale)[(v * 255).round().astype(np.intp)]
     alpha = np.sqrt(v)[..., None] * 0.85
     return (grey * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8)
 
@@ -450,7 +394,7 @@ def footprint_figure(
     top = 60 if title else 10
     plot_w = width_hint - 20
     height = int(min(max(plot_w * (y1 - y0) / (x1 - x0) + top + legend_px + 20, 320), 1100))
-    _layout(fig, title=title, height=height)
+    house_style(fig, title=title, height=height)
     fig.update_layout(
         plot_bgcolor="#cfcfcf",
         legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, font=dict(size=16)),
@@ -520,7 +464,7 @@ def shares_figure(
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left"),
         uniformtext=dict(minsize=13, mode="show"),
     )
-    _layout(fig, title=title, height=440)
+    house_style(fig, title=title, height=440)
     fig.update_layout(margin=dict(t=110 if title else 60))
     return fig
 
@@ -585,6 +529,6 @@ def class_change_figure(
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left"),
         legend_traceorder="reversed",
     )
-    _layout(fig, title=title, height=int(min(max(160 + 56 * len(names), 300), 900)))
+    house_style(fig, title=title, height=int(min(max(160 + 56 * len(names), 300), 900)))
     fig.update_layout(margin=dict(t=100 if title else 50))
     return fig

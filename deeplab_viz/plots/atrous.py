@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..atrous import CostComparison, ImageTaps, Stacked1D, default_padding, tap_grid
-from .common import png_uri
+from .common import house_style, png_uri
 
 __all__ = [
     "COLORS",
@@ -24,12 +24,9 @@ __all__ = [
     "interleave_figure",
     "sampling_grid_figure",
     "stacked_1d_figure",
-    "style_figure",
     "subimages_figure",
 ]
 
-FONT_SIZE = 16
-FONT_FAMILY = '"Source Sans Pro", "Source Sans 3", "Source Sans", Arial, sans-serif'
 COLORS = {
     "input": "#dbe9f6",  # an input pixel
     "padding": "#bdbdbd",  # a zero of the padding
@@ -40,33 +37,6 @@ COLORS = {
     "regular": "#607d8b",
     "separable": "#2e7d32",
 }
-
-
-def style_figure(fig: go.Figure, *, height: int, legend_below: bool = True) -> go.Figure:
-    """The house style: white background, large text, legend at the bottom.
-
-    Sizes are set on the axes and legend themselves (not only the global font) so
-    that they survive Streamlit's chart theme.
-    """
-    fig.update_layout(
-        template="plotly_white",
-        height=height,
-        font=dict(size=FONT_SIZE, family=FONT_FAMILY),
-        legend=dict(font=dict(size=FONT_SIZE - 1)),
-        hoverlabel=dict(font_size=FONT_SIZE),
-        margin=dict(l=10, r=10, t=60, b=10),
-    )
-    fig.update_xaxes(tickfont=dict(size=FONT_SIZE - 1), title_font=dict(size=FONT_SIZE))
-    fig.update_yaxes(tickfont=dict(size=FONT_SIZE - 1), title_font=dict(size=FONT_SIZE))
-    if legend_below:
-        # in container coordinates: under the axis titles, whatever the plot's size
-        fig.update_layout(
-            legend=dict(
-                orientation="h", yref="container", y=0.005, yanchor="bottom", x=0, xanchor="left"
-            ),
-            margin=dict(b=70),
-        )
-    return fig
 
 
 def image_source(image: np.ndarray) -> str:
@@ -197,7 +167,7 @@ def sampling_grid_figure(
             zeroline=False,
         ),
     )
-    return style_figure(fig, height=640)
+    return house_style(fig, height=640, legend_below=True)
 
 
 # --------------------------------------------------------------------------- on the image
@@ -346,7 +316,7 @@ def image_taps_figure(
         clickmode="event+select",
         dragmode="pan" if not clickable else "zoom",
     )
-    style_figure(fig, height=height)
+    house_style(fig, height=height, legend_below=True)
     fig.update_layout(margin=dict(t=20))
     return fig
 
@@ -444,7 +414,7 @@ def stacked_1d_figure(stack: Stacked1D) -> go.Figure:
             font=dict(size=18),
         ),
     )
-    return style_figure(fig, height=max(360, 90 * (n_layers + 1) + 80))
+    return house_style(fig, height=max(360, 90 * (n_layers + 1) + 80), legend_below=True)
 
 
 # --------------------------------------------------------------------------- space-to-batch
@@ -467,7 +437,7 @@ def subimages_figure(subs: Sequence[np.ndarray], r: int) -> go.Figure:
     h, w = np.asarray(subs[0]).shape[:2]
     height = int(np.clip(r * 330 * h / max(w, 1) + 80, 300, 980))
     fig.update_annotations(font_size=14)
-    return style_figure(fig, height=height)
+    return house_style(fig, height=height, legend_below=True)
 
 
 def interleave_figure(r: int, side: int | None = None) -> go.Figure:
@@ -518,7 +488,7 @@ def interleave_figure(r: int, side: int | None = None) -> go.Figure:
     if side <= 16:
         fig.update_xaxes(dtick=1)
         fig.update_yaxes(dtick=1)
-    return style_figure(fig, height=380, legend_below=False)
+    return house_style(fig, height=380)
 
 
 # --------------------------------------------------------------------------- cost
@@ -551,4 +521,4 @@ def cost_figure(cmp: CostComparison) -> go.Figure:
         )
         fig.update_yaxes(range=[0, max(vals) * 1.2], row=1, col=col)
     fig.update_annotations(font_size=17)
-    return style_figure(fig, height=420, legend_below=False)
+    return house_style(fig, height=420)

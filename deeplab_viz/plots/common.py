@@ -9,7 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-FONT = dict(size=17)  # readable from the back of a classroom
+FONT_SIZE = 16  # readable from the back of a classroom; titles 20, subplot titles 18
+FONT_FAMILY = '"Source Sans Pro", "Source Sans 3", "Source Sans", Arial, sans-serif'
+FONT = dict(size=FONT_SIZE, family=FONT_FAMILY)
 
 
 def png_uri(image: np.ndarray) -> str:
@@ -25,14 +27,43 @@ def png_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def house_layout(fig: go.Figure, *, title: str | None, height: int) -> go.Figure:
-    """Big fonts, tight margins, room for a title only when there is one."""
+def house_style(
+    fig: go.Figure,
+    *,
+    height: int,
+    title: str | None = None,
+    legend_below: bool = False,
+    subplot_titles: bool = False,
+    top: int | None = None,
+) -> go.Figure:
+    """The one house style: white background, large text, tight margins.
+
+    Sizes are set on the axes, legend and hover labels themselves (not only the
+    global font) so that they survive Streamlit's chart theme. ``legend_below`` puts
+    a horizontal legend under the axis titles; ``subplot_titles`` sizes every
+    annotation as a subplot title; ``top`` overrides the top margin (default: room
+    for a title when there is one).
+    """
     fig.update_layout(
-        title=dict(text=title, font=dict(size=20)) if title else None,
-        font=FONT,
+        template="plotly_white",
         height=height,
-        margin=dict(l=10, r=10, t=65 if title else 20, b=10),
-        legend=dict(font=dict(size=16)),
-        hoverlabel=dict(font=dict(size=15)),
+        font=FONT,
+        legend=dict(font=dict(size=FONT_SIZE - 1)),
+        hoverlabel=dict(font_size=FONT_SIZE - 1),
+        margin=dict(l=10, r=10, t=top if top is not None else (65 if title else 60), b=10),
     )
+    if title:
+        fig.update_layout(title=dict(text=title, font=dict(size=FONT_SIZE + 4)))
+    fig.update_xaxes(tickfont=dict(size=FONT_SIZE - 1), title_font=dict(size=FONT_SIZE))
+    fig.update_yaxes(tickfont=dict(size=FONT_SIZE - 1), title_font=dict(size=FONT_SIZE))
+    if subplot_titles:
+        fig.update_annotations(font_size=FONT_SIZE + 2)
+    if legend_below:
+        # in container coordinates: under the axis titles, whatever the plot's size
+        fig.update_layout(
+            legend=dict(
+                orientation="h", yref="container", y=0.005, yanchor="bottom", x=0, xanchor="left"
+            ),
+            margin=dict(b=70),
+        )
     return fig

@@ -11,7 +11,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..cost import CUDA_METHOD, CostPoint, LatencyResult, RatePoint
-from .output_stride import FONT_SIZE, MB, STRIDE_COLORS, stride_style
+from .colours import stride_colour
+from .common import FONT_SIZE, house_style
+from .output_stride import MB
 
 __all__ = ["cudnn_figure", "latency_figure", "points_table", "rate_figure", "rate_table"]
 
@@ -66,7 +68,7 @@ def latency_figure(points: Sequence[CostPoint]) -> go.Figure:
                 name=f"OS {os_}",
                 legendgroup=f"OS {os_}",
                 showlegend=i == 0,
-                marker_color=STRIDE_COLORS.get(os_, "#607d8b"),
+                marker_color=stride_colour(os_),
                 error_y=dict(type="data", symmetric=False, array=err, color="#424242"),
                 text=[f"{v:.0f}" if v is not None else "" for v in med],
                 textposition="inside",
@@ -78,7 +80,7 @@ def latency_figure(points: Sequence[CostPoint]) -> go.Figure:
             )
         fig.update_yaxes(title_text="ms per image" if c == 0 else None, row=r + 1, col=c + 1)
     fig.update_layout(barmode="group")
-    stride_style(fig, height=300 + 280 * rows)
+    house_style(fig, height=300 + 280 * rows, subplot_titles=True, top=70)
     fig.update_layout(
         legend=dict(orientation="h", yref="container", y=1.0, yanchor="top", x=1, xanchor="right")
     )
@@ -191,7 +193,7 @@ def rate_figure(points: Sequence[RatePoint]) -> go.Figure:
         fig.update_xaxes(title_text="atrous rate", row=1, col=col)
         fig.update_yaxes(rangemode="tozero", row=1, col=col)
     fig.update_yaxes(range=[0, 105], row=1, col=3)
-    stride_style(fig, height=470)
+    house_style(fig, height=470, subplot_titles=True, top=70)
     fig.update_layout(
         legend=dict(
             orientation="h", yref="container", y=0.0, yanchor="bottom", x=0, xanchor="left"
@@ -217,6 +219,6 @@ def cudnn_figure(results: Mapping[str, Mapping[bool, LatencyResult]]) -> go.Figu
             cliponaxis=False,
         )
     fig.update_layout(barmode="group", yaxis_title="median ms per image")
-    stride_style(fig, height=420)
+    house_style(fig, height=420, subplot_titles=True, top=70)
     fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     return fig

@@ -9,7 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..family import Graph, SeparableTiming
-from .atrous import COLORS, style_figure
+from .atrous import COLORS
+from .common import house_style
 
 KIND_STYLE: dict[str, tuple[str, str]] = {  # kind → (fill, what the colour means)
     "input": ("#eceff1", "input / output"),
@@ -119,7 +120,7 @@ def graph_figure(g: Graph, *, title: str | None = None, min_width: float = 3.2) 
             )
     fig.update_xaxes(visible=False, range=[lo - 0.5 - pad, hi + 0.5 + pad])
     fig.update_yaxes(visible=False, range=[depth - 0.5, -0.5])
-    style_figure(fig, height=int(150 + 80 * depth))
+    house_style(fig, height=int(150 + 80 * depth), legend_below=True)
     text = title or g.title
     fig.update_layout(
         title=dict(text=text, font=dict(size=20)) if text else None,
@@ -160,7 +161,7 @@ def separable_figure(t: SeparableTiming, *, height: int = 420) -> go.Figure:
         ),
         yaxis=dict(title="relative to the regular conv", tickformat=".0%", range=[0, 1.35]),
     )
-    return style_figure(fig, height=height)
+    return house_style(fig, height=height, legend_below=True)
 
 
 def feature_picture(feat: np.ndarray, out_side: int) -> np.ndarray:

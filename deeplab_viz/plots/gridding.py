@@ -13,7 +13,8 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 
 from ..gridding import Coverage
-from .atrous import COLORS, style_figure
+from .atrous import COLORS
+from .common import house_style
 
 __all__ = [
     "ERF_SCALE",
@@ -69,7 +70,7 @@ def _cell_map_layout(fig: go.Figure, title: str, *, height: int) -> go.Figure:
             title="y (cells)",
         ),
     )
-    return style_figure(fig, height=height)
+    return house_style(fig, height=height, legend_below=True)
 
 
 def coverage_figure(
@@ -239,4 +240,4 @@ def erf_profile_figure(
         yaxis=dict(type="log", title="share", exponentformat="power"),
         bargap=0.15,
     )
-    return style_figure(fig, height=height, legend_below=False)
+    return house_style(fig, height=height)

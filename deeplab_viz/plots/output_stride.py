@@ -15,36 +15,18 @@ from plotly.subplots import make_subplots
 
 from ..cost import LatencyResult, MemoryResult, StrideRow, TapRow
 from ..palette import class_edges
+from .colours import stride_colour
+from .common import FONT_SIZE, house_style
 
 __all__ = [
-    "STRIDE_COLORS",
     "cost_figure",
     "mark_box",
-    "stride_style",
     "swipe_image",
     "tap_share_figure",
     "with_boundaries",
 ]
 
-FONT_SIZE = 16
-STRIDE_COLORS = {8: "#1565c0", 16: "#2e7d32", 32: "#ef6c00"}
 MB = 1024**2
-
-
-def stride_style(fig: go.Figure, *, height: int) -> go.Figure:
-    """White background, large text, room for the titles (sizes survive Streamlit's theme)."""
-    fig.update_layout(
-        template="plotly_white",
-        height=height,
-        font=dict(size=FONT_SIZE),
-        legend=dict(font=dict(size=FONT_SIZE)),
-        hoverlabel=dict(font_size=FONT_SIZE),
-        margin=dict(l=10, r=10, t=70, b=10),
-    )
-    fig.update_xaxes(tickfont=dict(size=FONT_SIZE), title_font=dict(size=FONT_SIZE))
-    fig.update_yaxes(tickfont=dict(size=FONT_SIZE - 1), title_font=dict(size=FONT_SIZE))
-    fig.update_annotations(font_size=FONT_SIZE + 2)  # subplot titles
-    return fig
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -129,7 +111,7 @@ def cost_figure(
     """
     strides = [r.output_stride for r in rows]
     names = [f"OS {s}" for s in strides]
-    colors = [STRIDE_COLORS.get(s, "#607d8b") for s in strides]
+    colors = [stride_colour(s) for s in strides]
     have = bool(measured) and all(s in measured for s in strides)
     time_title = "Time, median (ms)" if have else "Time, one cold run (ms)"
     fig = make_subplots(
@@ -236,7 +218,7 @@ def cost_figure(
     for col, values in zip(range(1, 4), (cells, gflops, None), strict=True):
         if values:
             fig.update_yaxes(range=[0, max(values) * 1.22 or 1], row=1, col=col)
-    stride_style(fig, height=430)
+    house_style(fig, height=430, subplot_titles=True, top=70)
     fig.update_layout(
         legend=dict(
             orientation="h", yref="container", y=0.0, yanchor="bottom", x=1, xanchor="right"
@@ -294,5 +276,5 @@ def tap_share_figure(
             col=col,
         )
         fig.update_yaxes(autorange="reversed", row=1, col=col)
-    stride_style(fig, height=380)
+    house_style(fig, height=380, subplot_titles=True, top=70)
     return fig

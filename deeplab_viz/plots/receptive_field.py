@@ -21,8 +21,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from ..receptive_field import ModelRFRow, RFRow
-from .common import FONT
-from .common import house_layout as _layout
+from .common import FONT, house_style
 from .common import png_uri as _png_uri
 
 __all__ = [
@@ -116,7 +115,7 @@ def layer_growth_figure(rows: Sequence[RFRow], *, title: str | None = None) -> g
         uniformtext=dict(minsize=12, mode="show"),
     )
     height = int(min(max(170 + 30 * len(names), 420), 1600))
-    _layout(fig, title=title, height=height)
+    house_style(fig, title=title, height=height)
     fig.update_layout(margin=dict(t=110 if title else 50))
     return fig
 
@@ -171,7 +170,7 @@ def model_rf_figure(
         title="receptive field side, model-input pixels",
         range=[0, max(max(sizes), h, w) * 1.22],
     )
-    _layout(fig, title=title, height=int(min(max(130 + 42 * len(rows), 340), 900)))
+    house_style(fig, title=title, height=int(min(max(130 + 42 * len(rows), 340), 900)))
     fig.update_layout(margin=dict(t=90 if title else 40))
     return fig
 
@@ -290,7 +289,7 @@ def rf_boxes_figure(
     top = 50 if title else 10
     plot_w = width_hint - 20
     height = int(min(max(plot_w * (y1 - y0) / (x1 - x0) + top + legend_px + 20, 300), 1000))
-    _layout(fig, title=title, height=height)
+    house_style(fig, title=title, height=height)
     fig.update_layout(margin=dict(l=10, r=10, t=top, b=legend_px + 10))
     return fig
 
@@ -403,7 +402,7 @@ def erf_figure(
     fig.update_layout(plot_bgcolor="#d9d9d9", showlegend=False)
     top = 50 if title else 10
     height = _image_height((h, w), width_hint - 70, top + 20, margin)
-    _layout(fig, title=title, height=height)
+    house_style(fig, title=title, height=height)
     fig.update_layout(margin=dict(l=5, r=5, t=top, b=10))
     return fig
 
@@ -455,4 +454,4 @@ def erf_profile_figure(
     fig.update_xaxes(title="input columns from the unit's centre (model-input pixels)")
     fig.update_yaxes(title="share of the gradient, % per column", rangemode="tozero")
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
-    return _layout(fig, title=title, height=height)
+    return house_style(fig, title=title, height=height)

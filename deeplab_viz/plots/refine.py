@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import house_layout
+from .common import house_style
 
 CHANGED = np.array([255, 0, 200], dtype=np.uint8)  # magenta: reads on photos and in grey
 
@@ -39,4 +39,4 @@ def convergence_figure(changes: Sequence[int], step: int, n_pixels: int) -> go.F
     )
     fig.update_xaxes(title="mean-field step", dtick=1 if len(steps) <= 20 else None)
     fig.update_yaxes(title="% of pixels relabelled", rangemode="tozero")
-    return house_layout(fig, title=None, height=260)
+    return house_style(fig, height=260, top=20)

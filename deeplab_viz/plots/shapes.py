@@ -11,29 +11,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..shapes_world import BUCKET_NAMES, CLASS_NAMES, SIZE_BUCKETS
-from .aspp import _png_uri
-from .atrous import style_figure
-
-# background dark grey; four well-separated, colour-blind-friendly hues
-CLASS_COLOURS: dict[str, str] = {
-    "background": "#3b3b3b",
-    "disc": "#e69f00",
-    "square": "#56b4e9",
-    "triangle": "#009e73",
-    "ring": "#cc79a7",
-}
-STRIDE_COLOURS = {8: "#1565c0", 16: "#2e7d32", 32: "#ef6c00"}
-_LUT = np.array(
-    [[int(CLASS_COLOURS[c][i : i + 2], 16) for i in (1, 3, 5)] for c in CLASS_NAMES], np.uint8
-)
-
-
-def colour_map(labels: np.ndarray) -> np.ndarray:
-    """(H, W) ShapesWorld class ids → (H, W, 3) uint8 colours of :data:`CLASS_COLOURS`."""
-    a = np.asarray(labels)
-    if a.size and int(a.max()) >= len(_LUT):
-        raise ValueError(f"class ids must be below {len(_LUT)}")
-    return _LUT[a]
+from .colours import SHAPE_COLOURS
+from .common import house_style, png_uri
 
 
 def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
@@ -65,7 +44,7 @@ def _legend(fig: go.Figure, names: Sequence[str]) -> None:
                 marker=dict(
                     symbol="square",
                     size=18,
-                    color=CLASS_COLOURS[c],
+                    color=SHAPE_COLOURS[c],
                     line=dict(color="#222", width=1),
                 ),
                 hoverinfo="skip",
@@ -93,7 +72,7 @@ def images_figure(
     for i, (text, rgb) in enumerate(panels):
         h, w = rgb.shape[:2]
         fig.add_trace(
-            go.Image(source=_png_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
+            go.Image(source=png_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
             row=1,
             col=i + 1,
         )
@@ -117,7 +96,7 @@ def images_figure(
         )
     if legend:
         _legend(fig, legend)
-    style_figure(fig, height=height)
+    house_style(fig, height=height, legend_below=True)
     fig.update_layout(
         title=dict(text=title, font=dict(size=20)) if title else None,
         margin=dict(l=5, r=5, t=80 if title else 45, b=60 if legend else 10),
@@ -156,7 +135,7 @@ def bucket_bars(
         yaxis=dict(title="IoU", range=[0, 1.12], tickformat=".1f"),
         xaxis=dict(title="object size (diameter)"),
     )
-    return style_figure(fig, height=height)
+    return house_style(fig, height=height, legend_below=True)
 
 
 def rf_figure(
@@ -179,7 +158,7 @@ def rf_figure(
     """
     h, w = rgb.shape[:2]
     py, px = (int(v) for v in pixel_yx)
-    fig = go.Figure(go.Image(source=_png_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
     fig.add_shape(
         type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="#555", width=1)
     )
@@ -244,7 +223,7 @@ def rf_figure(
         constrain="domain",
         title="y (px)",
     )
-    style_figure(fig, height=height, legend_below=False)
+    house_style(fig, height=height)
     fig.update_layout(
         title=dict(text=title, font=dict(size=20)) if title else None,
         plot_bgcolor="#eceff1",
@@ -305,7 +284,7 @@ def lines_figure(
         xaxis=dict(title=x_title, type="category"),
         yaxis=dict(title=y_title, range=[0, y_max]),
     )
-    return style_figure(fig, height=height)
+    return house_style(fig, height=height, legend_below=True)
 
 
 def trend_figure(
