@@ -31,6 +31,23 @@ def test_bfloat16_model_runs_in_bfloat16_and_changes_few_pixels(real_photo_rgb):
         compare_precision(ref, low, real_photo_rgb)
 
 
+def test_bfloat16_on_cpu_makes_one_copy_and_leaves_the_base_alone():
+    from deeplab_viz.models import load_base
+
+    base = load_base("shapes-deeplabv3")
+    before = {k: v.clone() for k, v in base[0].state_dict().items()}
+    low = build_model(ModelSpec(name="shapes-deeplabv3", device="cpu", dtype="bfloat16"), base=base)
+    assert low.runner is low.module and low.module is not base[0]  # one cast copy, not two
+    conv = next(m for m in low.module.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    for k, v in base[0].state_dict().items():  # the shared base: still float32, unchanged
+        assert v.dtype == before[k].dtype and torch.equal(v, before[k]), k
+    assert not any(
+        p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+        for p in base[0].parameters()
+    )
+
+
 @pytest.fixture(scope="module")
 def real_photo_rgb() -> np.ndarray:
     from PIL import Image

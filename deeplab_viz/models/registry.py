@@ -391,9 +391,9 @@ def build_model(
     """A :class:`LoadedModel` for ``spec``; ``base`` (from :func:`load_base`) is not mutated.
 
     ``fast`` (default: on for a CPU) adds the copy forward passes run on: in float32
-    the fused one of :func:`~deeplab_viz.models.fast.fast_copy`, in bfloat16 a
-    channels-last cast; the reference module stays for everything that reads the
-    network.
+    the fused one of :func:`~deeplab_viz.models.fast.fast_copy` (the reference
+    module stays for everything that reads the network); in bfloat16 the cast copy
+    itself, channels-last, is both.
     """
     module, labels = base if base is not None else load_base(spec.name, pretrained=spec.pretrained)
     entry = spec.entry
@@ -414,12 +414,12 @@ def build_model(
         fast = spec.device == "cpu"
     fused = None
     if fast and spec.device == "cpu":
-        # float32: the fused copy (exact); bfloat16: the cast copy in oneDNN's layout
-        fused = (
-            fast_copy(module)
-            if spec.dtype == "float32"
-            else copy.deepcopy(module).to(memory_format=torch.channels_last)
-        )
+        if spec.dtype == "float32":
+            fused = fast_copy(module)  # the fused copy: exact, so the reference stays apart
+        else:
+            # bfloat16: the cast above already made a copy; laying it out for oneDNN in
+            # place makes it both the reference and the runner (one copy, not two)
+            fused = module = module.to(memory_format=torch.channels_last)
     return LoadedModel(spec=spec, module=module, class_names=labels, fast=fused)
 
 
