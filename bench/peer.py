@@ -29,6 +29,10 @@ percentiles, and per pair the median of the per-round ratios. At 257 px (the
 interpreter's only input size: it refuses a resized input, the error is recorded)
 and at the app's working size, on 1 and 2 threads.
 
+Where the fast forward's time goes (``breakdown``): per kind of convolution
+(depthwise, pointwise 1×1, dense and dilated 3×3) and between them, timed by
+module hooks at 257 px.
+
 The ResNet-50 probe at output stride 8 (and the default model's) is set against a
 measured fp32 GEMM roofline on the same threads: two 2048² matrices multiplied by
 ``torch.mm`` (MKL) and by oneDNN (as a 1×1 convolution), the faster of the two.
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -261,6 +266,87 @@ def gemm_contenders() -> dict[str, Callable[[], object]]:
     return {"matmul_mkl": lambda: torch.mm(a, b), "matmul_onednn": onednn}
 
 
+def conv_kind(m: torch.nn.Conv2d) -> str:
+    """A convolution's kind, as the time breakdown groups them."""
+    if m.groups > 1 and m.groups == m.in_channels:
+        return "depthwise"
+    if tuple(m.kernel_size) == (1, 1):
+        return "pointwise 1x1"
+    return "dilated 3x3" if max(m.dilation) > 1 else "dense 3x3"
+
+
+def breakdown_block(threads: int, repeats: int, base) -> dict[str, object]:
+    """Where the fast forward's time goes at 257 px: per kind of convolution, and between them.
+
+    Each convolution module is timed by a pre- and a post-forward hook (the hooks add
+    a little time of their own; the shares are what to read). "between" is the rest
+    of the forward: pooling, upsampling, concatenation, Python between the calls.
+    Hooks are removed in ``finally``.
+    """
+    torch.set_num_threads(threads)
+    fast = build_model(ModelSpec(name="voc-mobilenetv2", device="cpu"), base=base)
+    x = fast.runner_input(prepare(golden_rgb(257), fast, size=257).tensor)
+    convs = [m for m in fast.runner.modules() if isinstance(m, torch.nn.Conv2d)]
+    spent = {id(m): 0.0 for m in convs}
+    flops: dict[int, int] = {}  # 2 per multiply-add, from each output's shape
+    started: dict[int, float] = {}
+    handles = []
+    try:
+        for m in convs:
+            handles.append(
+                m.register_forward_pre_hook(
+                    lambda mod, _: started.__setitem__(id(mod), time.perf_counter())
+                )
+            )
+            handles.append(
+                m.register_forward_hook(
+                    lambda mod, _i, _o: spent.__setitem__(
+                        id(mod), spent[id(mod)] + time.perf_counter() - started[id(mod)]
+                    )
+                )
+            )
+            handles.append(
+                m.register_forward_hook(
+                    lambda mod, _i, o: flops.__setitem__(
+                        id(mod),
+                        2
+                        * o.numel()
+                        * (mod.in_channels // mod.groups)
+                        * math.prod(mod.kernel_size),
+                    )
+                )
+            )
+        with torch.inference_mode():
+            for _ in range(3):
+                fast.runner(x)
+            spent.update({k: 0.0 for k in spent})
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                fast.runner(x)
+            total = (time.perf_counter() - t0) / repeats * 1000
+    finally:
+        for h in handles:
+            h.remove()
+    kinds: dict[str, dict[str, float]] = {}
+    for m in convs:
+        k = kinds.setdefault(conv_kind(m), {"count": 0, "ms": 0.0, "flops": 0})
+        k["count"] += 1
+        k["ms"] += spent[id(m)] / repeats * 1000
+        k["flops"] += flops[id(m)]
+    between = total - sum(k["ms"] for k in kinds.values())
+    out = {
+        name: {
+            "count": k["count"],
+            "ms": round(k["ms"], 3),
+            "share": round(k["ms"] / total, 3),
+            "gflops_per_s": round(k["flops"] / (k["ms"] / 1000) / 1e9, 1),
+        }
+        for name, k in sorted(kinds.items())
+    }
+    out["between"] = {"ms": round(between, 3), "share": round(between / total, 3)}
+    return {"threads": threads, "size": 257, "forward_ms": round(total, 3), "kinds": out}
+
+
 def roofline_block(threads: int, size: int, repeats: int, base) -> dict[str, object]:
     """The ResNet-50 probe at OS 8 and the default model's, as shares of the GEMM roofline.
 
@@ -336,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick
         else [roofline_block(t, DEFAULT_SIZE, max(5, repeats // 5), base) for t in args.threads]
     )
+    breakdown = [breakdown_block(t, repeats, base) for t in args.threads]
     result = {
         "schema": SCHEMA,
         "mode": "quick" if args.quick else "full",
@@ -345,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": repeats,
         "blocks": blocks,
         "roofline": roofline,
+        "breakdown": breakdown,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
@@ -352,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
         r = b["ratios"]
         line = ", ".join(f"{k} {v['median']}" for k, v in r.items())
         print(f"{b['threads']} thread(s), {b['size']} px: {line}")
+    for b in breakdown:
+        parts = ", ".join(
+            f"{k} {v['share']:.0%}" + (f" ({v['gflops_per_s']} GFLOP/s)" if "count" in v else "")
+            for k, v in b["kinds"].items()
+        )
+        print(f"{b['threads']} thread(s), 257 px, forward {b['forward_ms']} ms: {parts}")
     for r in roofline:
         for k in ("resnet50_os8", "mobilenetv2_os8"):
             print(

@@ -46,3 +46,10 @@ def test_peer_quick_mode_races_the_interpreter(tmp_path):
         block["ratios"]["forward-overhead/tflite"]["median"]
         < block["ratios"]["forward/tflite"]["median"]
     )
+    # where the time goes: every kind of convolution MobileNetV2 has, and the rest
+    (bd,) = result["breakdown"]
+    kinds = bd["kinds"]
+    assert {"depthwise", "pointwise 1x1", "dense 3x3", "between"} <= set(kinds)
+    assert kinds["depthwise"]["count"] == 17  # one per inverted-residual block
+    assert sum(k["share"] for k in kinds.values()) == pytest.approx(1.0, abs=0.01)
+    assert all(k["gflops_per_s"] > 0 for n, k in kinds.items() if n != "between")
