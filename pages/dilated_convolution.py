@@ -22,7 +22,7 @@ from deeplab_viz.plots.atrous import (
     subimages_figure,
 )
 from deeplab_viz.rates import RatesError, parse_rates
-from ui import links
+from ui import links, pick
 from ui.sidebar import current_lesson
 
 VIEWS = ["Sampling grid", "On your image", "Stacking", "Space-to-batch", "Filters", "Cost"]
@@ -149,16 +149,6 @@ with grid_tab:
 # --------------------------------------------------------------------------- on the image
 
 
-def _pick_from_click() -> None:
-    """A click on the image figure moves the kernel's centre there."""
-    state = st.session_state.get("dc_img_fig")
-    points = state.selection.points if state is not None else []
-    if points:
-        pt = points[-1]
-        st.session_state["dc_px"] = int(np.clip(round(pt["x"]), 0, W - 1))
-        st.session_state["dc_py"] = int(np.clip(round(pt["y"]), 0, H - 1))
-
-
 @st.fragment
 def image_view(img: np.ndarray, k: int, r: int, os_: int, label: str) -> None:
     h, w = img.shape[:2]
@@ -184,7 +174,7 @@ def image_view(img: np.ndarray, k: int, r: int, os_: int, label: str) -> None:
         width="stretch",
         theme=None,
         key="dc_img_fig",
-        on_select=_pick_from_click,
+        on_select=pick.on_click_set("dc_img_fig", "dc_px", "dc_py", width=W, height=H),
         selection_mode="points",
         config={"displaylogo": False},
     )

@@ -19,7 +19,7 @@ from deeplab_viz.plots.output_stride import (
     tap_share_figure,
     with_boundaries,
 )
-from ui import cache, links, stride_cache
+from ui import cache, links, pick, stride_cache
 from ui.multiscale_view import multiscale_section
 from ui.sidebar import current_lesson
 from ui.widgets import initial
@@ -187,9 +187,18 @@ def zoom_view() -> None:
     box = cost.crop_box(rgb.shape[:2], (y / 100, x / 100), side)
     crop_h, crop_w = box[2] - box[0], box[3] - box[1]
     cols = st.columns(1 + len(STRIDES))
-    cols[0].image(
-        mark_box(rgb, box), caption=f"Where: a {crop_w}×{crop_h} px crop", width="stretch"
+    ih, iw = rgb.shape[:2]
+    pick.pickable_image(
+        cols[0],
+        mark_box(rgb, box),
+        key="os_where_fig",
+        x_key="os_zoom_x",
+        y_key="os_zoom_y",
+        height=int(np.clip(330 * ih / iw, 160, 440)),
+        to_value=pick.percent_value,
+        hover="click: zoom here (x=%{x:.0f}, y=%{y:.0f})",
     )
+    cols[0].caption(f"Where: a {crop_w}×{crop_h} px crop · click to move it")
     for col, s in zip(cols[1:], STRIDES, strict=True):
         inside = np.zeros(maps[s].shape, dtype=bool)
         inside[box[0] : box[2], box[1] : box[3]] = True

@@ -63,7 +63,8 @@ def test_three_strides_with_feature_sizes_and_agreement(app):
     assert "2 per multiply-add" in text
     assert "Output stride** (OS) = input size ÷ feature-map size" in text
     assert "no atrous branches" in " ".join(i.value for i in at.main.info)
-    assert len(at.main.get("plotly_chart")) == 2
+    charts = at.main.get("plotly_chart")
+    assert len(charts) == 3 and charts[0].key == "os_where_fig"  # the zoom's clickable "where"
 
 
 def test_view_widgets_never_rerun_the_model(app, monkeypatch):

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..atrous import CostComparison, ImageTaps, Stacked1D, default_padding, tap_grid
-from .common import house_style, png_uri
+from .common import click_targets, house_style, png_uri
 
 __all__ = [
     "COLORS",
@@ -208,22 +208,12 @@ def image_taps_figure(
         fh, fw = taps.feature_hw
         cy = np.minimum(np.arange(fh) * os_ + (os_ - 1) / 2.0, h - 1)
         cx = np.minimum(np.arange(fw) * os_ + (os_ - 1) / 2.0, w - 1)
-        yy, xx = np.meshgrid(cy, cx, indexing="ij")
         fig.add_trace(
-            go.Scatter(
-                x=xx.ravel(),
-                y=yy.ravel(),
-                mode="markers",
-                marker=dict(
-                    size=max(4, min(14, int(500 / max(fh, fw)))), color="white", opacity=0.01
-                ),
-                selected=dict(marker=dict(opacity=0.01)),
-                unselected=dict(marker=dict(opacity=0.01)),
-                customdata=np.stack([yy.ravel().round(), xx.ravel().round()], axis=1),
-                hovertemplate="click: put the kernel's centre here (x=%{x:.0f}, y=%{y:.0f})"
-                "<extra></extra>",
-                showlegend=False,
-                name="click target",
+            click_targets(
+                cy,
+                cx,
+                marker_px=max(4, min(14, int(500 / max(fh, fw)))),
+                hover="click: put the kernel's centre here (x=%{x:.0f}, y=%{y:.0f})",
             )
         )
     k = int(round(np.sqrt(len(taps.centres))))

@@ -67,3 +67,76 @@ def house_style(
             margin=dict(b=70),
         )
     return fig
+
+
+CLICK_TARGET = "click target"  # the name of the layer a click selects a point of
+
+
+def click_targets(
+    ys: np.ndarray,
+    xs: np.ndarray,
+    *,
+    marker_px: int,
+    hover: str = "click: pick (x=%{x:.0f}, y=%{y:.0f})",
+) -> go.Scatter:
+    """Almost invisible markers at (``ys``, ``xs``): a click on the image selects the nearest.
+
+    Plotly fires no click on an image or heatmap, so pickable pictures carry this
+    layer; Streamlit's point selection then reports the marker's x, y (image pixels)
+    and ``customdata`` (y, x rounded). ``marker_px`` should cover the grid's spacing
+    on screen so every spot of the picture is a target.
+    """
+    yy, xx = np.meshgrid(np.asarray(ys, float), np.asarray(xs, float), indexing="ij")
+    return go.Scatter(
+        x=xx.ravel(),
+        y=yy.ravel(),
+        mode="markers",
+        marker=dict(size=int(marker_px), color="white", opacity=0.01),
+        selected=dict(marker=dict(opacity=0.01)),
+        unselected=dict(marker=dict(opacity=0.01)),
+        customdata=np.stack([yy.ravel().round(), xx.ravel().round()], axis=1),
+        hovertemplate=hover + "<extra></extra>",
+        showlegend=False,
+        name=CLICK_TARGET,
+    )
+
+
+def pick_grid(size: int, *, targets: int = 64) -> np.ndarray:
+    """About ``targets`` pixel positions spread evenly over 0..size−1 (centres of equal bins)."""
+    n = max(1, min(int(size), int(targets)))
+    step = size / n
+    return np.minimum(np.arange(n) * step + (step - 1) / 2, size - 1)
+
+
+def pickable_image_figure(
+    image: np.ndarray,
+    *,
+    height: int = 420,
+    marks: list[go.BaseTraceType] | None = None,
+    hover: str = "click: pick (x=%{x:.0f}, y=%{y:.0f})",
+    targets: int = 64,
+) -> go.Figure:
+    """An RGB picture whose every spot can be clicked, with optional overlays (``marks``).
+
+    A click selects the nearest of about ``targets``² invisible targets; pages turn
+    that into a picked pixel (``ui/pick.py``). Axes are image pixels, y down.
+    """
+    arr = np.asarray(image)
+    h, w = arr.shape[:2]
+    fig = go.Figure(go.Image(source=png_uri(arr), hoverinfo="skip"))
+    ys, xs = pick_grid(h, targets=targets), pick_grid(w, targets=targets)
+    width_px = 760  # a typical column on a 1600 px window; markers must cover a bin
+    marker = max(4, min(18, int(1.2 * width_px / max(len(xs), 1) * w / max(h, w))))
+    fig.add_trace(click_targets(ys, xs, marker_px=marker, hover=hover))
+    for m in marks or []:
+        fig.add_trace(m)
+    fig.update_xaxes(visible=False, range=[-0.5, w - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=0, b=0),
+        dragmode=False,
+        showlegend=False,
+        clickmode="event+select",
+    )
+    return fig
