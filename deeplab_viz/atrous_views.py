@@ -150,18 +150,26 @@ def filter_at_rates(
     return out
 
 
-def zoom_crop(image: np.ndarray, centre_yx: Sequence[int], side: int, factor: int) -> np.ndarray:
-    """A ``side x side`` crop around ``centre_yx`` (clipped to the image), enlarged
-    ``factor`` times by pixel repetition, so single pixels stay sharp squares."""
-    arr = np.asarray(image)
-    h, w = arr.shape[:2]
+def zoom_box(hw: Sequence[int], centre_yx: Sequence[int], side: int) -> tuple[int, int, int, int]:
+    """The ``side x side`` square around ``centre_yx``, moved inside an image of size ``hw``.
+
+    Returns (y0, x0, y1, x1) in pixels, end exclusive; ``side`` is clipped to the image.
+    """
+    h, w = (int(v) for v in hw[:2])
     side = max(1, min(int(side), h, w))
     cy, cx = (int(c) for c in centre_yx)
     y0 = int(np.clip(cy - side // 2, 0, h - side))
     x0 = int(np.clip(cx - side // 2, 0, w - side))
-    crop = arr[y0 : y0 + side, x0 : x0 + side]
+    return y0, x0, y0 + side, x0 + side
+
+
+def zoom_crop(image: np.ndarray, centre_yx: Sequence[int], side: int, factor: int) -> np.ndarray:
+    """The :func:`zoom_box` crop around ``centre_yx``, enlarged ``factor`` times by pixel
+    repetition, so single pixels stay sharp squares."""
+    arr = np.asarray(image)
+    y0, x0, y1, x1 = zoom_box(arr.shape, centre_yx, side)
     f = max(1, int(factor))
-    return np.repeat(np.repeat(crop, f, axis=0), f, axis=1)
+    return np.repeat(np.repeat(arr[y0:y1, x0:x1], f, axis=0), f, axis=1)
 
 
 def with_pixel_noise(rgb: np.ndarray, sigma: float, *, seed: int = 0) -> np.ndarray:

@@ -7,16 +7,24 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from deeplab_viz.atrous_views import resize_longest, to_uint8, with_pixel_noise, zoom_crop
+from deeplab_viz.atrous_views import (
+    resize_longest,
+    to_uint8,
+    with_pixel_noise,
+    zoom_box,
+    zoom_crop,
+)
 from deeplab_viz.gridding import coverage_map, gridding_artifact
 from deeplab_viz.plots.gridding import coverage_figure, erf_figure, erf_profile_figure
+from deeplab_viz.plots.output_stride import mark_box
 from deeplab_viz.rates import RatesError, format_rates, parse_rates
 from deeplab_viz.receptive_field import hdc_check, suggest_hdc_fix
 from deeplab_viz.stage_erf import dilated_stages, previous_stage, stage_erf, stage_input
-from ui import cache, links
+from ui import cache, links, pick
 from ui.sidebar import current_lesson
 
 K = 3
+ZOOM = 64  # side of the zoomed-in crop, image pixels
 # Bound widgets put their option's text in the URL, so the options are the labels.
 PRESETS = {
     "2, 2, 2": ((2, 2, 2), "Same rate three times: the classic gridding example."),
@@ -240,14 +248,33 @@ if rates is not None:
                     pics.append((title, to_uint8(with_pixel_noise(img, noise))))
                 else:
                     pics.append((title, artifact(lesson.image.key, lesson.size, rr, noise, img)))
-            cols = st.columns(len(pics))
             h, w = img.shape[:2]
-            for col, (title, pic) in zip(cols, pics, strict=True):
-                col.image(pic, caption=title, width="stretch")
-            st.markdown("**Zoomed in** (centre, 64×64 pixels, each pixel a square):")
+            a, b = st.columns(2)
+            zx = links.slider(a, "Zoom centre x (px)", 0, w - 1, w // 2, key="gr_zx")
+            zy = links.slider(b, "Zoom centre y (px)", 0, h - 1, h // 2, key="gr_zy")
+            box = zoom_box((h, w), (zy, zx), ZOOM)
+            cols = st.columns(len(pics))
+            for i, (col, (title, pic)) in enumerate(zip(cols, pics, strict=True)):
+                if i == 0:  # the input: click it to move the zoom
+                    pick.pickable_image(
+                        col,
+                        mark_box(pic, box),
+                        key="gr_img_fig",
+                        x_key="gr_zx",
+                        y_key="gr_zy",
+                        height=int(np.clip(380 * h / w, 160, 480)),
+                        hover="click: zoom here (x=%{x:.0f}, y=%{y:.0f})",
+                    )
+                    col.caption(f"{title} · click to move the zoom")
+                else:
+                    col.image(pic, caption=title, width="stretch")
+            st.markdown(
+                f"**Zoomed in** around x={zx}, y={zy} ({ZOOM}×{ZOOM} pixels, each pixel a "
+                "square; move it with the sliders or a click on the input):"
+            )
             cols = st.columns(len(pics))
             for col, (title, pic) in zip(cols, pics, strict=True):
-                col.image(zoom_crop(pic, (h // 2, w // 2), 64, 6), caption=title, width="stretch")
+                col.image(zoom_crop(pic, (zy, zx), ZOOM, 6), caption=title, width="stretch")
             if other is None:
                 st.caption(f"{_rates_label(rates)} has no holes: the blur is smooth.")
 

@@ -98,3 +98,18 @@ def test_a_click_on_the_image_moves_the_kernel(ctx, server):
         assert exceptions(page) == []
     finally:
         page.close()
+
+
+def test_a_click_on_the_input_moves_the_gridding_zoom(ctx, server):
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server.url}/gridding?gr_view=On+your+image&gr_zx=200&gr_zy=150")
+        wait_idle(page)
+        page.locator(".st-key-gr_img_fig").wait_for(timeout=60_000)
+        _click(page, "gr_img_fig", 0.05, 0.1)
+        x = _wait_param(page, "gr_zx", 200)
+        y = _param(page, "gr_zy")
+        assert x < 60 and y is not None and y < 60, (x, y)  # near the top-left corner
+        assert exceptions(page) == []
+    finally:
+        page.close()

@@ -110,10 +110,15 @@ def test_hdc_rule_table_and_fix(app):
 def test_artifact_on_the_image(app):
     at = _open(app, gr_view="On your image")
     images = at.main.get("image")
-    assert len(images) == 6  # input, your stack, HDC fix; then the three zooms
+    assert len(images) == 5  # your stack, HDC fix; then the three zooms
+    assert "gr_img_fig" in _figures(at)  # the input: a picture to click
+    assert "around x=" in _text(at)
+    at.slider(key="gr_zx").set_value(0).run()
+    at.slider(key="gr_zy").set_value(0).run()
+    assert not at.exception and "around x=0, y=0" in _text(at)
     at.segmented_control(key="gr_preset").set_value("1, 2, 4 · multi-grid").run()
     assert not at.exception
-    assert len(at.main.get("image")) == 4  # nothing to fix
+    assert len(at.main.get("image")) == 3  # nothing to fix
     at.slider(key="gr_noise").set_value(0.0).run()
     assert not at.exception
 
