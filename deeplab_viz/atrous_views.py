@@ -7,7 +7,6 @@ size the model sees, and nearest-neighbour zooms that keep single pixels visible
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from .atrous import (
     conv_output_size,
     effective_kernel_size,
 )
+from .timing import Comparison, Spread, compare, interleaved
 
 __all__ = [
     "SpaceToBatchCheck",
@@ -68,18 +68,37 @@ class SpaceToBatchCheck:
     n_subimages: int
     max_abs_diff: float
     max_abs_value: float
-    dilated_ms: float
-    subimage_ms: float
+    dilated: Spread  # conv(dilation=r), interleaved with the sub-image route
+    subimages: Spread
+
+    @property
+    def dilated_ms(self) -> float:
+        return self.dilated.median_ms
+
+    @property
+    def subimage_ms(self) -> float:
+        return self.subimages.median_ms
+
+    def speed(self) -> Comparison:
+        """The two routes' times compared, ranked only where the difference shows."""
+        return compare("dilated conv", self.dilated, "sub-images", self.subimages)
 
 
 def space_to_batch_check(
-    rgb: np.ndarray, rate: int, *, kernel: int = 3, out_channels: int = 8, seed: int = 0
+    rgb: np.ndarray,
+    rate: int,
+    *,
+    kernel: int = 3,
+    out_channels: int = 8,
+    seed: int = 0,
+    repeats: int = 5,
 ) -> SpaceToBatchCheck:
     """Verify on an image that ``conv(dilation=r)`` equals a plain conv on the r² sub-images.
 
     The image is scaled to [0, 1]; the kernel is standard normal
     ``(out_channels, C, k, k)`` from ``torch.Generator().manual_seed(seed)``; padding
-    ``r * (k-1)//2`` ("same" for odd ``k``).
+    ``r * (k-1)//2`` ("same" for odd ``k``). Both routes are timed ``repeats`` times,
+    interleaved, after a warm-up (:func:`deeplab_viz.timing.interleaved`).
     """
     arr = np.asarray(rgb)
     if arr.ndim == 2:
@@ -95,11 +114,16 @@ def space_to_batch_check(
     conv_output_size(x.shape[-1], kernel, padding=rate * pad, dilation=rate)
     conv_output_size(x.shape[-2], kernel, padding=rate * pad, dilation=rate)
     with torch.no_grad():
-        t0 = time.perf_counter()
         direct = F.conv2d(x, w, dilation=rate, padding=rate * pad)
-        t1 = time.perf_counter()
         via = atrous_conv2d_via_subimages(x, w, rate, padding=pad)
-        t2 = time.perf_counter()
+        times = interleaved(
+            {
+                "dilated": lambda: F.conv2d(x, w, dilation=rate, padding=rate * pad),
+                "subimages": lambda: atrous_conv2d_via_subimages(x, w, rate, padding=pad),
+            },
+            repeats=repeats,
+            warmup=0,  # the two calls above were the warm-up
+        )
     return SpaceToBatchCheck(
         rate=int(rate),
         kernel=int(kernel),
@@ -108,8 +132,8 @@ def space_to_batch_check(
         n_subimages=int(rate) ** 2,
         max_abs_diff=float((direct - via).abs().max()),
         max_abs_value=float(direct.abs().max()),
-        dilated_ms=(t1 - t0) * 1000,
-        subimage_ms=(t2 - t1) * 1000,
+        dilated=times["dilated"],
+        subimages=times["subimages"],
     )
 
 

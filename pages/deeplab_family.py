@@ -20,6 +20,7 @@ from deeplab_viz.plots import family as PF
 from deeplab_viz.plots import shapes as PS
 from deeplab_viz.plots.colours import shape_colours
 from deeplab_viz.plots.gridding import coverage_figure, erf_figure
+from deeplab_viz.timing import compare, spread
 from deeplab_viz.weights import WeightsUnavailable
 from ui import cache, links
 from ui.crf_view import crf_section
@@ -476,13 +477,14 @@ with t_sep:
             t = timing(*sep_key)
             left, right = st.columns([3, 2])
             left.plotly_chart(PF.separable_figure(t), width="stretch", key="fam_sep_fig")
-            speed = t.median_ms["regular"] / max(t.median_ms["separable"], 1e-9)
+            reg, sep = spread(t.runs_ms["regular"]), spread(t.runs_ms["separable"])
+            verdict = compare("the regular conv", reg, "the separable one", sep)
             right.markdown(
-                f"Measured here: regular **{t.median_ms['regular']:.2f} ms**, separable "
-                f"**{t.median_ms['separable']:.2f} ms** (median of {len(t.runs_ms['regular'])} "
-                f"runs each): **{speed:.1f}×** faster, against {1 / cmp.flop_ratio:.1f}× fewer FLOPs. "
-                "Depthwise convolutions do little arithmetic per byte they read, so the measured "
-                "gain is usually smaller than the FLOP count promises."
+                f"Measured here, interleaved: regular **{reg.text(2)}**, separable "
+                f"**{sep.text(2)}**: {verdict.sentence()}, against "
+                f"{1 / cmp.flop_ratio:.1f}× fewer FLOPs. Depthwise convolutions do little "
+                "arithmetic per byte they read, so the measured gain is usually smaller than "
+                "the FLOP count promises."
             )
             right.caption(
                 "FLOPs from torch.utils.flop_counter (2 per multiply-add); wall time on "

@@ -265,6 +265,8 @@ with s2b_tab:
         c3.metric(
             "Time: dilated vs sub-images",
             f"{check.dilated_ms:.0f} / {check.subimage_ms:.0f} ms",
+            help=f"Medians of {len(check.dilated.runs_ms)} interleaved runs each: dilated "
+            f"{check.dilated.text(0)}; sub-images {check.subimages.text(0)}.",
             border=True,
         )
         verdict = (
@@ -277,6 +279,7 @@ with s2b_tab:
             f"max |difference| = {diff}"
             + (" (bit-identical)." if not check.max_abs_diff else " (float32 round-off).")
         )
+        st.caption(f"Speed, medians of interleaved runs: {check.speed().sentence()}.")
         left, right = st.columns([3, 1.4])
         subs = atrous.subimages(img, rate)
         left.plotly_chart(

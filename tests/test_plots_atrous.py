@@ -198,6 +198,10 @@ def test_space_to_batch_check_is_exact_on_an_image(rgb):
         assert check.output_hw == rgb.shape[:2]
         assert check.max_abs_diff < 1e-4 * max(1.0, check.max_abs_value)
         assert check.max_abs_value > 0
+        # both routes timed 5 times each, interleaved; the medians are what the page shows
+        assert len(check.dilated.runs_ms) == len(check.subimages.runs_ms) == 5
+        assert check.dilated_ms == check.dilated.median_ms > 0
+        assert check.speed().a == "dilated conv" and check.speed().ratio > 0
 
 
 def test_space_to_batch_check_on_an_image_smaller_than_the_rate():
