@@ -38,7 +38,8 @@ for name, frac in seg.fractions().items():
     )
 st.markdown(" ".join(chips), unsafe_allow_html=True)
 st.caption(
-    f"Model input {seg.model_input_hw[1]}×{seg.model_input_hw[0]} px · forward pass "
-    f"{seg.timings_ms['total']:.0f} ms on {lesson.model.spec.device} · ASPP branches: "
+    f"Model input {seg.model_input_hw[1]}×{seg.model_input_hw[0]} px · this forward pass "
+    f"took {seg.timings_ms['total']:.0f} ms on {lesson.model.spec.device} (one run; GPU and "
+    "cost measures medians) · ASPP branches: "
     f"{', '.join(b.name for b in seg.branches)}"
 )

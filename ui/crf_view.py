@@ -121,7 +121,7 @@ def crf_section(lesson) -> None:
     run = refine_cache.crf_run(lesson.spec, lesson.image.key, lesson.size, params, lesson.image)
     _crf_view(lesson.image.rgb, run.maps, run.changes)
     st.caption(
-        f"The CRF took {run.ms:.0f} ms for {params.iterations} steps on "
+        f"The CRF took {run.ms:.0f} ms (one run) for {params.iterations} steps on "
         f"{lesson.image.rgb.shape[1]}×{lesson.image.rgb.shape[0]} px (W×H), on top of the "
         "network's forward pass."
     )
