@@ -130,3 +130,33 @@ def test_bfloat16_on_the_cpu_is_a_visible_inexact_choice(app):
     # measured on this image: share of pixels that changed class, and the speed ratio
     assert "bfloat16 changes the class of" in captions and "× float32's" in captions
     assert "cat" in _legend(at)
+
+
+def test_an_upload_is_named_in_the_link_and_a_link_without_it_says_so(app):
+    from ui.cache import DEFAULT_SAMPLE
+    from ui.sidebar import OWN_IMAGE
+
+    at = app.run()
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    at.sidebar.file_uploader(key="sb_upload").upload("mine.png", _png(rgb), "image/png").run()
+    assert not at.exception
+    # the sample list (bound to the link) now says the lesson runs on the user's image
+    assert at.sidebar.selectbox(key="sb_sample").value == OWN_IMAGE
+    assert "mine.png · 96×64 px" in " ".join(c.value for c in at.sidebar.caption)
+    assert not any("cannot carry" in i.value for i in at.main.info)
+    at.sidebar.file_uploader(key="sb_upload").set_value(None).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sb_sample").value == DEFAULT_SAMPLE  # back to the sample
+
+
+def test_a_link_made_with_an_upload_opens_on_the_sample_with_one_sentence(app):
+    from ui.cache import DEFAULT_SAMPLE
+    from ui.sidebar import OWN_IMAGE, own_image_missing
+
+    app.query_params["sb_sample"] = OWN_IMAGE
+    at = app.run()
+    assert not at.exception
+    notes = [i.value for i in at.main.info if "cannot carry" in i.value]
+    assert notes == [own_image_missing(DEFAULT_SAMPLE)]
+    assert "\n" not in notes[0] and DEFAULT_SAMPLE in notes[0]
+    assert "cat" in _legend(at)  # the sample, segmented as usual

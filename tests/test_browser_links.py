@@ -134,3 +134,39 @@ def test_the_aspp_explorer_keeps_writing_its_link_after_model_changes(ctx, serve
         assert exceptions(page) == [], server.log_text()
     finally:
         page.close()
+
+
+def test_a_link_made_with_an_upload_says_so_when_opened(ctx, server):
+    """The upload cannot travel; the link says it was there, and the new tab says so."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(buf, format="PNG")
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server.url}/")
+        wait_idle(page)
+        page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
+            files=[{"name": "mine.png", "mimeType": "image/png", "buffer": buf.getvalue()}]
+        )
+        page.wait_for_function(
+            "() => new URLSearchParams(location.search).get('sb_sample') === 'your own image'",
+            timeout=URL_TIMEOUT_MS,
+        )
+        wait_idle(page)
+        assert "mine.png" in page.locator('[data-testid="stSidebar"]').inner_text()
+        link = page.url
+    finally:
+        page.close()
+    other = ctx.new_page()  # the link, opened by someone without the file
+    try:
+        other.goto(link)
+        wait_idle(other)
+        main = other.locator('[data-testid="stMainBlockContainer"]').inner_text()
+        assert "cannot carry" in main and "Upload an image in the sidebar" in main
+        assert exceptions(other) == []
+    finally:
+        other.close()

@@ -106,17 +106,44 @@ def open_on(model_name: str | None) -> None:
             st.session_state["sb_os"] = REGISTRY[model_name].native_stride
 
 
+OWN_IMAGE = "your own image"  # the sample list's entry for an upload or a photo
+OWN_MISSING_KEY = "_own_image_missing"  # this run: the link names an image it cannot carry
+
+
+def _has_own_image() -> bool:
+    """Whether an upload or a camera photo is in the sidebar (state of the last run)."""
+    ss = st.session_state
+    shot = ss.get("sb_camera") if ss.get("sb_camera_on") else None
+    return ss.get("sb_upload") is not None or shot is not None
+
+
+def _on_own_image_change() -> None:
+    """An upload or photo came or went: the sample list (and so the link) says so.
+
+    A link cannot carry the image itself; ``sb_sample=your own image`` in it lets the
+    person who opens it be told so instead of silently seeing the sample.
+    """
+    ss = st.session_state
+    if _has_own_image():
+        if ss.get("sb_sample") != OWN_IMAGE:
+            ss["_sample_before_own"] = ss.get("sb_sample")
+        ss["sb_sample"] = OWN_IMAGE
+    elif ss.get("sb_sample") == OWN_IMAGE:
+        ss["sb_sample"] = ss.pop("_sample_before_own", None) or cache.DEFAULT_SAMPLE
+
+
 def image_picker() -> LoadedImage:
     """A sample, a generated ShapesWorld scene or the user's upload; a bad upload keeps
     the last good image."""
-    samples = [*cache.sample_files(), FR.SCENE_SOURCE]
+    samples = [*cache.sample_files(), FR.SCENE_SOURCE, OWN_IMAGE]
     sample = links.selectbox(
         st,
         "Sample image",
         samples,
         index=samples.index(cache.DEFAULT_SAMPLE),
         key="sb_sample",
-        help=f"“{FR.SCENE_SOURCE}”: the world the ShapesWorld models were trained on.",
+        help=f"“{FR.SCENE_SOURCE}”: the world the ShapesWorld models were trained on. "
+        f"“{OWN_IMAGE}”: chosen for you when you upload an image or take a photo.",
     )
     seed = None
     if sample == FR.SCENE_SOURCE:
@@ -126,22 +153,32 @@ def image_picker() -> LoadedImage:
         type=UPLOAD_TYPES,
         key="sb_upload",
         help="Up to the size cap in the app's settings; big images are scaled to 1024 px.",
+        on_change=_on_own_image_change,
     )
     from_camera = False
     # In class: photograph the room or a student's drawing. Off by default, so no page
     # asks for the camera until someone wants it; a photo taken wins over an upload.
-    if st.toggle("…or take a photo", key="sb_camera_on", help="Uses this device's camera."):
+    if st.toggle(
+        "…or take a photo",
+        key="sb_camera_on",
+        help="Uses this device's camera.",
+        on_change=_on_own_image_change,
+    ):
         shot = st.camera_input(
             "Camera",
             key="sb_camera",
             label_visibility="collapsed",
+            on_change=_on_own_image_change,
         )
         if shot is not None:
             upload, from_camera = shot, True
-    if seed is None:
-        image = cache.sample_image(sample, DEFAULT_MAX_SIDE)
-    else:
+    st.session_state[OWN_MISSING_KEY] = sample == OWN_IMAGE and upload is None
+    if seed is not None:
         image = cache.scene_image(int(seed))
+    else:
+        image = cache.sample_image(
+            sample if sample != OWN_IMAGE else cache.DEFAULT_SAMPLE, DEFAULT_MAX_SIDE
+        )
     if upload is not None:
         try:
             image = cache.upload_image(upload.getvalue(), upload.name, DEFAULT_MAX_SIDE)
@@ -249,6 +286,14 @@ def sidebar() -> Lesson:
     return Lesson(image=image, requested=spec, model=model, notice=notice, size=size)
 
 
+def own_image_missing(shown: str) -> str:
+    """The one sentence for a link made with an uploaded image or a photo."""
+    return (
+        "This link was made with the sender's own image, which a link cannot carry: "
+        f"you see the sample {shown} instead. Upload an image in the sidebar to use yours."
+    )
+
+
 def show_notices(notice: FR.Fallback | None, running: str, image: LoadedImage) -> None:
     """In the main area: which model runs instead and why; a ShapesWorld model on a photo.
 
@@ -262,6 +307,8 @@ def show_notices(notice: FR.Fallback | None, running: str, image: LoadedImage) -
                 st.code(notice.details, language=None, wrap_lines=True)
         if is_shapes_model(running) and not FR.is_scene(image):
             st.info(FR.shapes_on_photo(running), icon=":material/category:")
+        if st.session_state.get(OWN_MISSING_KEY):
+            st.info(own_image_missing(cache.DEFAULT_SAMPLE), icon=":material/link_off:")
 
 
 def current_lesson() -> Lesson:
