@@ -97,3 +97,30 @@ def open_page(app, page: str, **params):
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+# --------------------------------------------------------------------------- browser tests
+# One `streamlit run app.py` and one Chromium per browser-test module. A module sets
+# VIEWPORT = (width, height) to change the window (default 1600×1000, the brief's).
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``streamlit run app.py`` on a loopback port, offline, for the whole module."""
+    from browser_support import Server
+
+    srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
+    try:
+        srv.wait_healthy()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def ctx(request, server):
+    """A headless Chromium context (fresh profile) at the module's ``VIEWPORT``."""
+    from browser_support import browser
+
+    with browser(viewport=getattr(request.module, "VIEWPORT", (1600, 1000))) as context:
+        yield context

@@ -15,7 +15,6 @@ import tomllib
 from browser_support import (
     ROOT,
     Server,
-    browser,
     chromium_available,
     exceptions,
     screenshot,
@@ -35,20 +34,7 @@ pytestmark = [
 PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.stem.startswith("_"))
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
-    try:
-        srv.wait_healthy()
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def ctx(server):
-    with browser() as context:
-        yield context
+VIEWPORT = (1400, 1000)  # the window these tests were written for
 
 
 def _url(server, page: str, query: str = "") -> str:

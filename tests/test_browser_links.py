@@ -15,7 +15,7 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_support import Server, browser, chromium_available, exceptions, wait_idle
+from browser_support import chromium_available, exceptions, wait_idle
 from conftest import TFLITE
 
 from deeplab_viz.first_run import SCENE_SOURCE
@@ -28,22 +28,6 @@ pytestmark = [
 ]
 
 URL_TIMEOUT_MS = 20_000  # a bound widget writes the link at once; this only bounds a failure
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
-    try:
-        srv.wait_healthy()
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def ctx(server):
-    with browser(viewport=(1600, 1000)) as context:
-        yield context
 
 
 def _params(page) -> dict[str, list[str]]:

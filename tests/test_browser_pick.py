@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_support import Server, browser, chromium_available, exceptions, wait_idle
+from browser_support import chromium_available, exceptions, wait_idle
 from conftest import TFLITE
 
 pytestmark = [
@@ -22,22 +22,6 @@ pytestmark = [
 ]
 
 URL_TIMEOUT_MS = 30_000  # a click writes the link within a rerun; this only bounds a failure
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = Server(env={"DEEPLAB_VIZ_OFFLINE": "1"})
-    try:
-        srv.wait_healthy()
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def ctx(server):
-    with browser(viewport=(1600, 1000)) as context:
-        yield context
 
 
 def _param(page, name: str) -> int | None:
