@@ -376,9 +376,9 @@ def _package_versions() -> dict[str, str | None]:
 
 
 def _machine(device: str) -> dict[str, Any]:
-    from deeplab_viz import cost
+    from deeplab_viz.cost.machine import machine_info
 
-    info = cost.machine_info(device)
+    info = machine_info(device)
     info.update(
         python=platform.python_version(),
         platform=platform.platform(),
@@ -657,7 +657,7 @@ def section_latency(ctx: Context) -> dict[str, Any]:
 def _rate_point(
     ctx: Context, x: torch.Tensor, weight: torch.Tensor, rate: int, flag: bool | None
 ) -> dict[str, Any]:
-    from deeplab_viz import cost
+    from deeplab_viz.cost.taps import valid_tap_share
 
     plan = ctx.plan
     conv = torch.nn.Conv2d(x.shape[1], weight.shape[0], 3, padding=rate, dilation=rate, bias=False)
@@ -678,7 +678,7 @@ def _rate_point(
         "cudnn_benchmark": flag,
         **_stats(runs),
         "memory": memory,
-        "valid_tap_share": round(cost.valid_tap_share(rate, tuple(x.shape[-2:])), 4),
+        "valid_tap_share": round(valid_tap_share(rate, tuple(x.shape[-2:])), 4),
     }
 
 

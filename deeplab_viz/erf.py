@@ -32,7 +32,8 @@ from torch import nn
 
 if TYPE_CHECKING:
     from .models import LoadedModel
-    from .receptive_field import ModelRFRow, RFBox
+    from .receptive_field.boxes import RFBox
+    from .receptive_field.model import ModelRFRow
 
 __all__ = [
     "ErfResult",
@@ -364,7 +365,7 @@ class ImageErf:
         Returns ``(top, bottom, left, right)`` as plot coordinates where image pixel ``i``
         is centred at ``i`` (so its edges are ``i ± 0.5``).
         """
-        from .receptive_field import input_to_image_edges
+        from .receptive_field.coordinates import input_to_image_edges
 
         return input_to_image_edges(y0, y1, x0, x1, input_hw=self.valid_hw, image_hw=self.image_hw)
 
@@ -401,7 +402,9 @@ def erf_unit(
     pixels), so a page keys its ERF cache by this, not by the pixel.
     """
     from .inference import resized_hw
-    from .receptive_field import image_to_input, model_rf_table, nearest_unit
+    from .receptive_field.boxes import nearest_unit
+    from .receptive_field.coordinates import image_to_input
+    from .receptive_field.model import model_rf_table
 
     net = model.module if module is None else module
     img_h, img_w = (int(v) for v in image_hw)
@@ -445,7 +448,7 @@ def image_erf(
     theoretical RF is read from the wiring, which a copy shares.
     """
     from .inference import prepare
-    from .receptive_field import model_rf_table
+    from .receptive_field.model import model_rf_table
 
     if inputs not in ("image", "noise"):
         raise ValueError(f"inputs must be 'image' or 'noise', got {inputs!r}")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .atrous import apply_dilated_filter
-from .receptive_field import Layer, rf_footprint
+from .receptive_field.layer import Layer
+from .receptive_field.stack import rf_footprint
 
 __all__ = ["Coverage", "coverage_counts", "coverage_map", "gridding_artifact"]
 

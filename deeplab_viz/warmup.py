@@ -21,7 +21,7 @@ def _tiny() -> nn.Module:
 
 def warm() -> dict[str, float]:
     """Pay the one-time costs; returns the milliseconds of each step."""
-    from .cost import _count_flops
+    from .cost.flops import _count_flops
 
     out: dict[str, float] = {}
     t = time.perf_counter()

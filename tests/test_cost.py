@@ -353,8 +353,8 @@ def test_memory_measurement_prints_nothing_to_the_servers_log():
 
     code = (
         "import torch\n"
-        "from deeplab_viz import cost\n"
-        "out, peak = cost._allocated_peak(lambda: torch.ones(500, 500) * 2)\n"
+        "from deeplab_viz.cost.memory import _allocated_peak\n"
+        "out, peak = _allocated_peak(lambda: torch.ones(500, 500) * 2)\n"
         "assert peak is not None and peak >= 500 * 500 * 4, peak\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k != "KINETO_LOG_LEVEL"}
@@ -370,6 +370,8 @@ def test_rss_comes_from_psutil_in_bytes_on_every_os():
     """The old sampler multiplied macOS's ru_maxrss (already bytes) by 1024."""
     import psutil
 
-    rss = C._rss()
+    from deeplab_viz.cost.memory import _rss
+
+    rss = _rss()
     assert abs(rss - psutil.Process().memory_info().rss) < 64 * 1024**2
     assert 10 * 1024**2 < rss < 64 * 1024**3  # bytes: a Python process with torch loaded

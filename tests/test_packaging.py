@@ -27,6 +27,8 @@ def wheel(tmp_path_factory):
 def test_wheel_holds_the_library_its_assets_and_metadata(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "deeplab_viz/paths.py" in names and "deeplab_viz/cli.py" in names
+    for sub in ("cost/flops.py", "receptive_field/formulas.py", "family/graph.py"):  # subpackages
+        assert f"deeplab_viz/{sub}" in names, sub
     for f in (
         "deeplab_viz/assets/models/voc_mobilenetv2_aspp.pt",
         "deeplab_viz/assets/models/shapes_deeplabv3.pt",

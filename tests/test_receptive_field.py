@@ -30,6 +30,9 @@ def test_one_formula_per_function() -> None:
     assert R.rf_jump(4, 2) == 8
     assert R.rf_start(0.0, 3, 1, 1) == 0.0
     assert R.rf_start(0.5, 4, 0, 2) == 0.5 + 1.5 * 2
+    assert R.rf_centre(-1.5, 8, 3) == -1.5 + 8 * 3
+    assert [R.same_padding(k) for k in (1, 3, 4, 5, 25)] == [0, 1, 1, 2, 12]
+    assert Layer(3, dilation=12).resolved_padding == R.same_padding(25) == 12
 
 
 def test_layer_validation_and_defaults() -> None:

@@ -13,7 +13,7 @@ import json
 
 from ..gridding import coverage_map
 from ..rates import MAX_LAYERS, MAX_RATE, RatesError, parse_rates
-from ..receptive_field import hdc_check, suggest_hdc_fix
+from ..receptive_field.hdc import hdc_check, suggest_hdc_fix
 from . import UsageError
 
 MAX_KERNEL = 9

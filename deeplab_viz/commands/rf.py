@@ -63,7 +63,8 @@ def register(subparsers) -> None:
 
 
 def _layers_rows(text: str) -> list[dict]:
-    from ..receptive_field import parse_layers, rf_table
+    from ..receptive_field.parsing import parse_layers
+    from ..receptive_field.stack import rf_table
 
     try:
         rows = rf_table(parse_layers(text))
@@ -87,7 +88,7 @@ def _layers_rows(text: str) -> list[dict]:
 def _model_rows(args: argparse.Namespace) -> list[dict]:
     from ..models import ModelSpec, build_model
     from ..models.registry import load_base
-    from ..receptive_field import model_rf_table
+    from ..receptive_field.model import model_rf_table
 
     try:
         spec = ModelSpec(
