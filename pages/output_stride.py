@@ -19,6 +19,7 @@ from deeplab_viz.plots.output_stride import (
     tap_share_figure,
     with_boundaries,
 )
+from deeplab_viz.timing import compare
 from ui import cache, links, pick, stride_cache
 from ui.multiscale_view import multiscale_section
 from ui.sidebar import current_lesson
@@ -230,12 +231,12 @@ if st.button(
     st.session_state["os_measured_for"] = measure_key
 measured = None
 if st.session_state.get("os_measured_for") == measure_key:
-    bar = st.progress(0.0, text="Timing the three strides…")
-    measured = {}
-    for i, s in enumerate(STRIDES):
-        measured[s] = stride_cache.measured(specs[s], tuple(probes[s].padded_hw), REPEATS)
-        bar.progress((i + 1) / len(STRIDES), text=f"Measured {_os(s)}")
-    bar.empty()
+    with st.spinner(f"Timing the {len(STRIDES)} strides, interleaved…"):
+        measured = stride_cache.measured_strides(
+            tuple(specs[s] for s in STRIDES),
+            tuple(tuple(probes[s].padded_hw) for s in STRIDES),
+            REPEATS,
+        )
 
 st.plotly_chart(cost_figure(rows, measured, device=active.device), width="stretch")
 method = next(iter(measured.values()))[1] if measured else None
@@ -266,7 +267,8 @@ for r in rows:
     table.append(row)
 st.dataframe(table, hide_index=True, width="stretch")
 time_note = (
-    f"median of {REPEATS} forwards after a warm-up (bar whisker: 90th percentile)"
+    f"median of {REPEATS} forwards per stride after a warm-up, the strides interleaved "
+    "(bar whisker: 90th percentile)"
     if measured
     else "the probe's single forward, cold and noisy: press the button for a proper measurement"
 )
@@ -287,6 +289,14 @@ st.caption(
     f"a deterministic companion to the measurement; {mem_note}."
 )
 if measured:
+    verdicts = [
+        compare(_os(a), measured[a][0].spread(), _os(b), measured[b][0].spread()).sentence()
+        for a, b in ((8, 16), (16, 32), (8, 32))
+    ]
+    st.markdown(
+        "**Time, measured here** (middle halves of the runs compared; a difference inside "
+        "them is not ranked): " + "; ".join(verdicts) + "."
+    )
     p8, p32 = measured[8][1].best_bytes, measured[32][1].best_bytes
     st.markdown(
         f"Measured peak memory at OS 8 is **{p8 / max(p32, 1):.1f}** times the peak at OS 32 "

@@ -375,3 +375,17 @@ def test_rss_comes_from_psutil_in_bytes_on_every_os():
     rss = _rss()
     assert abs(rss - psutil.Process().memory_info().rss) < 64 * 1024**2
     assert 10 * 1024**2 < rss < 64 * 1024**3  # bytes: a Python process with torch loaded
+
+
+def test_interleaved_latency_times_every_stride_alike():
+    models = {
+        s: build_model(ModelSpec(name="shapes-deeplabv3", output_stride=s, device="cpu"))
+        for s in (8, 32)
+    }
+    out = C.interleaved_latency({s: (m, 65) for s, m in models.items()}, warmup=1, repeats=4)
+    assert set(out) == {8, 32}
+    for r in out.values():
+        assert len(r.runs) == 4 and r.median_ms > 0 and r.p90_ms >= r.median_ms
+        assert r.spread().median_ms == pytest.approx(r.median_ms, abs=1e-3)
+    with pytest.raises(ValueError):
+        C.interleaved_latency({8: (models[8], 65)}, repeats=0)

@@ -118,6 +118,14 @@ def test_measuring_fills_time_and_memory(app):
     if "peak, torch allocations (MB)" in table.columns:  # CPU: the allocator's figure too
         assert (table["peak, torch allocations (MB)"] > 0).all()
     assert "times the peak at OS 32" in _text(at)
+    # the strides are timed interleaved, and ranked only where the middle halves are apart
+    text = _text(at)
+    assert "the strides interleaved" in " ".join(c.value for c in at.main.caption)
+    verdicts = text.split("**Time, measured here**", 1)[1]
+    for a, b in (("OS 8", "OS 16"), ("OS 16", "OS 32"), ("OS 8", "OS 32")):
+        assert (f"{a} and {b}: no measurable difference" in verdicts) or (
+            f"faster than {a}" in verdicts or f"faster than {b}" in verdicts
+        )
 
 
 def test_random_torchvision_model_shows_its_rates(app):

@@ -4,6 +4,7 @@ Built on :mod:`ui.cache` (models and probes are shared from there, never mutated
 
     flops(spec, input_hw)                   st.cache_data      shapes only, instant
     measured(spec, input_hw, repeats)       st.cache_data      latency + peak memory
+    measured_strides(specs, hws, repeats)   st.cache_data      the same, strides interleaved
     bench_model(spec)                       st.cache_resource  a model built for a benchmark
     bench_point(...)                        st.cache_data      one model × OS × dtype × size
     rate_sweep(...)                         st.cache_data      memory and time against rate
@@ -38,6 +39,24 @@ def measured(
     model, _ = cache.model_or_fallback(spec)
     latency = cost.measure_latency(model, input_hw, warmup=1, repeats=repeats)
     return latency, cost.peak_memory(model, input_hw)
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def measured_strides(
+    specs: tuple[ModelSpec, ...], input_hws: tuple[tuple[int, int], ...], repeats: int
+) -> dict[int, tuple[cost.LatencyResult, cost.MemoryResult]]:
+    """Per output stride: latency from runs interleaved across the strides, then peak memory.
+
+    Interleaving makes the strides' medians comparable on a shared CPU: a load
+    change during the measurement hits every stride alike.
+    """
+    models = [cache.model_or_fallback(s)[0] for s in specs]
+    runs = {s.output_stride: (m, hw) for s, m, hw in zip(specs, models, input_hws, strict=True)}
+    latency = cost.interleaved_latency(runs, warmup=1, repeats=repeats)
+    return {
+        s.output_stride: (latency[s.output_stride], cost.peak_memory(m, hw))
+        for s, m, hw in zip(specs, models, input_hws, strict=True)
+    }
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

@@ -33,7 +33,13 @@ from __future__ import annotations
 from ..agreement import agreement, boundary_zoom, crop_box, most_disagreement
 from .benchmark import CostPoint, benchmark_models, measure_config, ratios
 from .flops import FLOP_CONVENTION, count_flops, flops_by_part
-from .latency import LatencyResult, cudnn_benchmark, cudnn_compare, measure_latency
+from .latency import (
+    LatencyResult,
+    cudnn_benchmark,
+    cudnn_compare,
+    interleaved_latency,
+    measure_latency,
+)
 from .machine import machine_info
 from .memory import (
     ALLOC_NOTE,
@@ -72,6 +78,7 @@ __all__ = [
     "flops_by_part",
     "machine_info",
     "measure_config",
+    "interleaved_latency",
     "measure_latency",
     "memory_vs_rate",
     "most_disagreement",

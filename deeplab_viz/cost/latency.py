@@ -10,14 +10,18 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from ..models import LoadedModel
+from ..timing import Spread, interleaved, spread
 from .inputs import _zeros
+
+K = TypeVar("K", bound=Hashable)
 
 
 def _sync(device: torch.device) -> None:
@@ -32,6 +36,10 @@ class LatencyResult:
     median_ms: float
     p90_ms: float
     runs: tuple[float, ...]  # every timed run, in order
+
+    def spread(self) -> Spread:
+        """The runs as a :class:`~deeplab_viz.timing.Spread` (median, middle half)."""
+        return spread(self.runs)
 
 
 def _latency(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int):
@@ -64,6 +72,41 @@ def measure_latency(
     x = model.runner_input(_zeros(model, input_hw))
     with torch.inference_mode():
         return _latency(lambda: model.runner(x), model.device, warmup, repeats)
+
+
+def interleaved_latency(
+    runs: Mapping[K, tuple[LoadedModel, int | Sequence[int]]],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+) -> dict[K, LatencyResult]:
+    """The forward time of several models (e.g. one per output stride), interleaved.
+
+    Round-robin with the order rotating each round (:func:`deeplab_viz.timing.interleaved`),
+    so a change of load on a shared machine hits every model alike and their medians
+    can be compared. Each run ends with a device sync.
+    """
+    if warmup < 0 or repeats < 1:
+        raise ValueError("warmup must be >= 0 and repeats >= 1")
+    fns = {}
+    for key, (model, hw) in runs.items():
+        x = model.runner_input(_zeros(model, hw))
+
+        def fn(model=model, x=x) -> None:
+            model.runner(x)
+            _sync(model.device)
+
+        fns[key] = fn
+    with torch.inference_mode():
+        spreads = interleaved(fns, repeats=repeats, warmup=warmup)
+    return {
+        k: LatencyResult(
+            median_ms=round(sp.median_ms, 3),
+            p90_ms=round(float(np.percentile(sp.runs_ms, 90)), 3),
+            runs=tuple(round(r, 3) for r in sp.runs_ms),
+        )
+        for k, sp in spreads.items()
+    }
 
 
 @contextlib.contextmanager
