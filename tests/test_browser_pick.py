@@ -8,6 +8,8 @@ chart, so this runs against ``streamlit run app.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -54,46 +56,61 @@ def _wait_param(page, name: str, not_value: int | None) -> int:
     return value
 
 
-def test_a_click_on_the_where_picture_moves_the_boundary_zoom(ctx, server):
+@dataclass(frozen=True)
+class Pick:
+    """A page with a pickable picture: where to open it, where to click, what must follow."""
+
+    url: str  # path and query: the sliders start at (x0, y0)
+    chart: str  # the chart's key
+    xy_keys: tuple[str, str]  # the slider keys the click writes
+    x0: int
+    click: tuple[float, float]  # fractions of the plot area
+    near: Callable[[int, int], bool]  # the values the click must give
+
+
+PICKS = {
+    # Output stride's boundary zoom: sliders in % of the image's sides
+    "output_stride": Pick(
+        "output_stride?os_zoom_x=50&os_zoom_y=50",
+        "os_where_fig",
+        ("os_zoom_x", "os_zoom_y"),
+        50,
+        (0.2, 0.8),
+        lambda x, y: abs(x - 20) <= 4 and abs(y - 80) <= 4,
+    ),
+    # Dilated convolution on your image: the kernel's centre, image pixels
+    "dilated_convolution": Pick(
+        "dilated_convolution?dc_view=On+your+image&dc_px=10&dc_py=10",
+        "dc_img_fig",
+        ("dc_px", "dc_py"),
+        10,
+        (0.5, 0.5),
+        lambda x, y: x > 10 and y > 10,  # moved towards the middle
+    ),
+    # Gridding on your image: the zoom's centre, image pixels
+    "gridding": Pick(
+        "gridding?gr_view=On+your+image&gr_zx=200&gr_zy=150",
+        "gr_img_fig",
+        ("gr_zx", "gr_zy"),
+        200,
+        (0.05, 0.1),
+        lambda x, y: x < 60 and y < 60,  # near the top-left corner
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PICKS)
+def test_a_click_on_the_picture_moves_the_picked_pixel(ctx, server, name):
+    pick = PICKS[name]
     page = ctx.new_page()
     try:
-        page.goto(f"{server.url}/output_stride?os_zoom_x=50&os_zoom_y=50")
+        page.goto(f"{server.url}/{pick.url}")
         wait_idle(page)
-        page.locator(".st-key-os_where_fig").wait_for(timeout=60_000)
-        _click(page, "os_where_fig", 0.2, 0.8)
-        x = _wait_param(page, "os_zoom_x", 50)
-        y = _param(page, "os_zoom_y")
-        assert abs(x - 20) <= 4 and y is not None and abs(y - 80) <= 4, (x, y)
-        assert exceptions(page) == []
-    finally:
-        page.close()
-
-
-def test_a_click_on_the_image_moves_the_kernel(ctx, server):
-    page = ctx.new_page()
-    try:
-        page.goto(f"{server.url}/dilated_convolution?dc_view=On+your+image&dc_px=10&dc_py=10")
-        wait_idle(page)
-        page.locator(".st-key-dc_img_fig").wait_for(timeout=60_000)
-        _click(page, "dc_img_fig", 0.5, 0.5)
-        x = _wait_param(page, "dc_px", 10)
-        y = _param(page, "dc_py")
-        assert x > 10 and y is not None and y > 10, (x, y)  # moved towards the middle
-        assert exceptions(page) == []
-    finally:
-        page.close()
-
-
-def test_a_click_on_the_input_moves_the_gridding_zoom(ctx, server):
-    page = ctx.new_page()
-    try:
-        page.goto(f"{server.url}/gridding?gr_view=On+your+image&gr_zx=200&gr_zy=150")
-        wait_idle(page)
-        page.locator(".st-key-gr_img_fig").wait_for(timeout=60_000)
-        _click(page, "gr_img_fig", 0.05, 0.1)
-        x = _wait_param(page, "gr_zx", 200)
-        y = _param(page, "gr_zy")
-        assert x < 60 and y is not None and y < 60, (x, y)  # near the top-left corner
+        page.locator(f".st-key-{pick.chart}").wait_for(timeout=60_000)
+        _click(page, pick.chart, *pick.click)
+        x = _wait_param(page, pick.xy_keys[0], pick.x0)
+        y = _param(page, pick.xy_keys[1])
+        assert y is not None and pick.near(x, y), (x, y)
         assert exceptions(page) == []
     finally:
         page.close()
