@@ -25,12 +25,31 @@ rows = [
         "trained on": e.dataset,
         "native output stride": e.native_stride,
         "ASPP atrous rates": ", ".join(map(str, e.trained_rates)) or "none (1×1 + image pooling)",
-        "license": e.license,
-        "source": e.source,
     }
     for e in REGISTRY.values()
 ]
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+# Rows of three lines (a grid wraps its text in rows taller than 4rem) and widths that fit
+# a 1280 px window; licenses and sources, long sentences and paths, are a list below.
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    width="stretch",
+    height="content",  # every model in view
+    row_height=66,
+    column_config={
+        "name": st.column_config.TextColumn(width=210),
+        "network": st.column_config.TextColumn(width=190),
+        "trained on": st.column_config.TextColumn(width=190),
+        "native output stride": st.column_config.NumberColumn(
+            "native OS", width=80, help="the output stride its weights were trained at"
+        ),
+        "ASPP atrous rates": st.column_config.TextColumn("ASPP rates", width=110),
+    },
+)
+st.markdown(
+    "**Licenses and sources**\n"
+    + "\n".join(f"- **{e.name}**: {e.license}; `{e.source}`" for e in REGISTRY.values())
+)
 st.caption(
     "Output stride 8, 16 and 32 come from the same weights: strides are turned into "
     "dilations on a copy of the model. Sample images are CC0 or public domain "

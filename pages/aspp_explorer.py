@@ -1,4 +1,9 @@
-"""ASPP explorer: what each branch of the model's ASPP sees, adds, and is needed for."""
+"""ASPP explorer: what each branch of the model's ASPP sees, adds, and is needed for.
+
+Five tabs, one idea each; only the open tab computes and draws (see
+pages/deeplab_family.py). The settings of every tab stay in the link: each tab draws
+its widgets on every run, in the same place, open or not, and the rest when open.
+"""
 
 from __future__ import annotations
 
@@ -28,22 +33,6 @@ MODE_NOTES = {
 lesson = current_lesson()
 model = lesson.model
 st.title("ASPP explorer")
-st.markdown(
-    "**Atrous spatial pyramid pooling** (ASPP) came with DeepLabv2 (Chen et al., 2017): "
-    "several 3×3 atrous convolutions look at the *same* feature map in parallel, each at "
-    "its own rate, so every pixel is classified with context at several scales without "
-    "shrinking the map. DeepLabv3 (Chen et al., *Rethinking atrous convolution*, 2017) "
-    "gave it the form used here: a 1×1 convolution, three 3×3 atrous convolutions "
-    "(rates 6/12/18 at output stride 16, doubled at 8) and an **image-pooling** branch: "
-    "the whole feature map averaged into one vector, passed through a 1×1 convolution and "
-    "copied back to every position. The branch outputs are concatenated and mixed by a "
-    "1×1 **projection**, then the head turns them into class scores.\n\n"
-    "Why image pooling? The larger the rate, the more of a 3×3 kernel's taps fall off the "
-    "feature map into the zero padding; when the rate approaches the size of the map, "
-    "only the centre tap still reads data and the filter degenerates into a 1×1. "
-    "The pooling branch gives every pixel the global context explicitly."
-)
-
 probe = cache.probe(lesson.spec, lesson.image.key, lesson.size, lesson.image)
 key = (model.spec, lesson.image.key, lesson.size)
 align = bool(model.module.align_corners)
@@ -98,11 +87,21 @@ if not model.spec.pretrained:
         "its branches, not what a trained network has learned."
     )
 
+# One idea per tab; the labels travel in the link (?aspp_tab=…).
+TABS = [
+    "1 · Footprints",
+    "2 · Branch maps",
+    "3 · Projection shares",
+    "4 · Switch off",
+    "5 · Grad-CAM",
+]
+t_fp, t_maps, t_share, t_off, t_cam = links.tabs(st, TABS, key="aspp_tab", label="Part of the page")
+
 
 # --------------------------------------------------------------------------- footprints
 @st.fragment
-def footprint_section(lesson, probe) -> None:
-    st.header("1 · Where each branch looks")
+def footprint_section(lesson, probe, open_: bool) -> None:
+    intro = st.container()  # filled when open: the widgets below keep their place
     img_h, img_w = probe.image_hw
     for k, n in (("aspp_x", img_w), ("aspp_y", img_h)):  # a new, smaller image: stay on it
         if k in st.session_state and st.session_state[k] > n - 1:
@@ -110,6 +109,21 @@ def footprint_section(lesson, probe) -> None:
     c1, c2 = st.columns(2)
     x = links.slider(c1, "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="aspp_x")
     y = links.slider(c2, "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="aspp_y")
+    if not open_:
+        return
+    with intro:
+        st.header("1 · Where each branch looks")
+        st.markdown(
+            "**Atrous spatial pyramid pooling** (ASPP) came with DeepLabv2 (Chen et al., 2017): "
+            "several 3×3 atrous convolutions look at the *same* feature map in parallel, each at "
+            "its own rate, so every pixel is classified with context at several scales without "
+            "shrinking the map. DeepLabv3 (Chen et al., *Rethinking atrous convolution*, 2017) "
+            "gave it the form used here: a 1×1 convolution, three 3×3 atrous convolutions "
+            "(rates 6/12/18 at output stride 16, doubled at 8) and an **image-pooling** branch: "
+            "the whole feature map averaged into one vector, passed through a 1×1 convolution and "
+            "copied back to every position. The branch outputs are concatenated and mixed by a "
+            "1×1 **projection**, then the head turns them into class scores."
+        )
     fps = A.footprints(probe, (y, x))
     c_fig, c_txt = st.columns([2, 1], gap="medium")
     with c_fig:
@@ -143,6 +157,12 @@ def footprint_section(lesson, probe) -> None:
             text += "."
         notes.append(text)
     with c_txt:
+        st.markdown(
+            "**Why image pooling?** The larger the rate, the more of a 3×3 kernel's taps fall "
+            "off the feature map into the zero padding; when the rate approaches the size of "
+            "the map, only the centre tap still reads data and the filter degenerates into a "
+            "1×1. The pooling branch gives every pixel the global context explicitly."
+        )
         if notes:
             st.markdown("\n".join(f"- {t}" for t in notes))
         else:
@@ -161,16 +181,21 @@ def footprint_section(lesson, probe) -> None:
         )
 
 
-footprint_section(lesson, probe)
+with t_fp:
+    footprint_section(lesson, probe, t_fp.open)
 
 
 # --------------------------------------------------------------------------- maps
 @st.fragment
-def maps_section(lesson, probe) -> None:
-    st.header("2 · What each branch sees")
+def maps_section(lesson, probe, open_: bool) -> None:
+    intro = st.container()  # filled when open: the widget below keeps its place
     mode = MODES[
         links.radio(st, "Show each branch as", list(MODES), horizontal=True, key="aspp_mode")
     ]
+    if not open_:
+        return
+    with intro:
+        st.header("2 · What each branch sees")
     pictures = C.branch_pictures(*key, mode, align, probe)
     panels = []
     for b, (name, rgb, flat) in zip(branches, pictures, strict=True):
@@ -194,101 +219,114 @@ def maps_section(lesson, probe) -> None:
         "resized onto your image. **RMS** is the branch's energy, the root-mean-square of "
         "its output. Image pooling is one vector copied to every position, so its map "
         "is flat. Straight edges inside an atrous branch's map mark where its outer taps "
-        "start to land in the padding (compare the footprints above)."
+        "start to land in the padding (compare the footprints, tab 1)."
     )
 
 
-maps_section(lesson, probe)
+with t_maps:
+    maps_section(lesson, probe, t_maps.open)
+
 
 # --------------------------------------------------------------------------- shares
-st.header("3 · How much each branch adds to the projection")
-split = C.split(*key, model, probe)
-off_alone = C.changed_when_off(*key, model, probe)
-st.markdown(
-    "The projection starts with a 1×1 convolution (with its batch norm folded in), a linear "
-    "map, so its input to the ReLU is *exactly* a sum: one term per branch plus a bias, "
-    "$z = \\sum_b W_b x_b + \\text{bias}$. "
-    "The **signed share** of a branch is its part of $\\lVert z \\rVert^2$, "
-    "$\\langle W_b x_b, z\\rangle / \\lVert z\\rVert^2$: how far it pushes the "
-    "projection the way the projection finally points (negative: it works against the "
-    "others), and the signed shares plus the bias's add up to exactly 1; the "
-    "**magnitude share** says how much a branch moves the projection at all, whatever the "
-    "direction."
-)
-
-
 def _pct(v: float, signed: bool = False) -> str:
     return f"{100 * v:+.1f} %" if signed else f"{100 * v:.1f} %"
 
 
 KIND_LABELS = {"1x1": "1×1 conv", "atrous": "3×3 atrous", "pooling": "image pooling"}
-table = pd.DataFrame(
-    [
-        {
-            "branch": b.name,
-            "kind": KIND_LABELS[b.kind],
-            "taps apart": f"{b.rate * os_} px" if b.kind == "atrous" else "—",
-            "energy (RMS)": f"{A.branch_energy(b.output):.2f}",
-            "signed share": _pct(split.share[b.name], signed=True),
-            "magnitude share": _pct(split.magnitude_share[b.name]),
-            "changed when off": _pct(off_alone[b.name]),
-        }
-        for b in branches
-    ]
-    + [
-        {
-            "branch": "bias",
-            "kind": "projection bias",
-            "taps apart": "—",
-            "energy (RMS)": "—",
-            "signed share": _pct(split.bias_share, signed=True),
-            "magnitude share": "—",
-            "changed when off": "—",
-        }
-    ]
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    key="aspp_table",
-    column_config={
-        "taps apart": st.column_config.TextColumn(
-            help="rate × output stride, in pixels of the network's input"
+
+
+def shares_section() -> None:
+    """Tab 3 (no widgets): the projection split into one term per branch."""
+    st.header("3 · How much each branch adds to the projection")
+    split = C.split(*key, model, probe)
+    off_alone = C.changed_when_off(*key, model, probe)
+    st.markdown(
+        "The projection starts with a 1×1 convolution (with its batch norm folded in), a linear "
+        "map, so its input to the ReLU is *exactly* a sum: one term per branch plus a bias, "
+        "$z = \\sum_b W_b x_b + \\text{bias}$. "
+        "The **signed share** of a branch is its part of $\\lVert z \\rVert^2$, "
+        "$\\langle W_b x_b, z\\rangle / \\lVert z\\rVert^2$: how far it pushes the "
+        "projection the way the projection finally points (negative: it works against the "
+        "others), and the signed shares plus the bias's add up to exactly 1; the "
+        "**magnitude share** says how much a branch moves the projection at all, whatever the "
+        "direction."
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "branch": b.name,
+                "kind": KIND_LABELS[b.kind],
+                "taps apart": f"{b.rate * os_} px" if b.kind == "atrous" else "—",
+                "energy (RMS)": f"{A.branch_energy(b.output):.2f}",
+                "signed share": _pct(split.share[b.name], signed=True),
+                "magnitude share": _pct(split.magnitude_share[b.name]),
+                "changed when off": _pct(off_alone[b.name]),
+            }
+            for b in branches
+        ]
+        + [
+            {
+                "branch": "bias",
+                "kind": "projection bias",
+                "taps apart": "—",
+                "energy (RMS)": "—",
+                "signed share": _pct(split.bias_share, signed=True),
+                "magnitude share": "—",
+                "changed when off": "—",
+            }
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key="aspp_table",
+        column_config={
+            "taps apart": st.column_config.TextColumn(
+                help="rate × output stride, in pixels of the network's input"
+            ),
+            "changed when off": st.column_config.TextColumn(
+                help="switch this branch alone off: the share of pixels whose class changes"
+            ),
+        },
+    )
+    st.plotly_chart(
+        P.shares_figure(
+            split.share,
+            split.magnitude_share,
+            split.bias_share,
+            title=f"Share of each branch in the projection<br><sup>{lesson.label}</sup>",
         ),
-        "changed when off": st.column_config.TextColumn(
-            help="switch this branch alone off: the share of pixels whose class changes"
-        ),
-    },
-)
-st.plotly_chart(
-    P.shares_figure(
-        split.share,
-        split.magnitude_share,
-        split.bias_share,
-        title=f"Share of each branch in the projection<br><sup>{lesson.label}</sup>",
-    ),
-    width="stretch",
-    key="aspp_shares_fig",
-)
-st.caption(
-    f"Self-check: rebuilding the projection from the terms differs from the network's own by "
-    f"at most {split.max_error:.1e}. Signed shares + bias = "
-    f"{sum(split.share.values()) + split.bias_share:.6f}."
-)
+        width="stretch",
+        key="aspp_shares_fig",
+    )
+    st.caption(
+        f"Self-check: rebuilding the projection from the terms differs from the network's own by "
+        f"at most {split.max_error:.1e}. Signed shares + bias = "
+        f"{sum(split.share.values()) + split.bias_share:.6f}."
+    )
+
+
+with t_share:
+    if t_share.open:
+        shares_section()
 
 
 # --------------------------------------------------------------------------- ablation
 @st.fragment
-def ablation_section(lesson, probe) -> None:
-    st.header("4 · Switch branches off")
-    st.markdown(
-        "Set a branch's output to zero and run only the projection and the head again, from "
-        "the branch outputs already computed (the backbone does not run again). Which "
-        "pixels change their class?"
-    )
+def ablation_section(lesson, probe, open_: bool) -> None:
+    intro = st.container()  # filled when open: the widget below keeps its place
     off = links.pills(st, "Branches to switch off", names, key="aspp_off")
     off = tuple(n for n in names if n in (off or []))
+    if not open_:
+        return
+    with intro:
+        st.header("4 · Switch branches off")
+        st.markdown(
+            "Set a branch's output to zero and run only the projection and the head again, "
+            "from the branch outputs already computed (the backbone does not run again). "
+            "Which pixels change their class?"
+        )
     rgb = lesson.image.rgb
     before = overlay(rgb, probe.class_map)
     result = C.ablation(*key, off, model, probe)
@@ -342,30 +380,36 @@ def ablation_section(lesson, probe) -> None:
         )
 
 
-ablation_section(lesson, probe)
+def measured_section() -> None:
+    """The branch ablation measured on real labels, shipped with the model (if it was)."""
+    measured = C.shipped_ablation(model.spec.name)
+    if measured is None:
+        return
+    st.subheader("What each branch is worth on real labels")
+    st.markdown(M.ablation_summary(measured))
+    st.dataframe(
+        pd.DataFrame(M.branch_table(measured)),
+        hide_index=True,
+        width="stretch",
+        key="aspp_measured_table",
+    )
+    st.caption(
+        "IoU in points (×100) over the object classes present; Δ is the change from the "
+        "full model. Measured once when the model was trained (python -m deeplab_viz "
+        "train-voc-aspp --val …) and shipped with it; the live ablation above is your image."
+    )
 
-measured = C.shipped_ablation(model.spec.name)
-with st.container():  # always there (empty for most models): Grad-CAM keeps its place
-    if measured is not None:
-        st.subheader("What each branch is worth on real labels")
-        st.markdown(M.ablation_summary(measured))
-        st.dataframe(
-            pd.DataFrame(M.branch_table(measured)),
-            hide_index=True,
-            width="stretch",
-            key="aspp_measured_table",
-        )
-        st.caption(
-            "IoU in points (×100) over the object classes present; Δ is the change from the "
-            "full model. Measured once when the model was trained (python -m deeplab_viz "
-            "train-voc-aspp --val …) and shipped with it; the live ablation above is your image."
-        )
+
+with t_off:
+    ablation_section(lesson, probe, t_off.open)
+    if t_off.open:
+        measured_section()
 
 
 # --------------------------------------------------------------------------- Grad-CAM
 @st.fragment
-def gradcam_section(lesson, probe) -> None:
-    st.header("5 · Which branch speaks for a class")
+def gradcam_section(lesson, probe, open_: bool) -> None:
+    intro = st.container()  # filled when open: the widget below keeps its place
     fractions = probe.fractions()
     classes = list(fractions)
     default = next((i for i, c in enumerate(classes) if c != "background"), 0)
@@ -377,6 +421,9 @@ def gradcam_section(lesson, probe) -> None:
         key="aspp_class",
         help=" · ".join(f"{c} {f:.1%}" for c, f in fractions.items()),
     )
+    if not open_:
+        return
+    intro.header("5 · Which branch speaks for a class")
     heavy = model.entry.family == "resnet" and model.device.type == "cpu"
     params = (*key, target)
     done = st.session_state.setdefault("aspp_cam_done", set())
@@ -426,4 +473,5 @@ def gradcam_section(lesson, probe) -> None:
     )
 
 
-gradcam_section(lesson, probe)
+with t_cam:
+    gradcam_section(lesson, probe, t_cam.open)

@@ -267,13 +267,15 @@ with t_v3p:
             )
             bf3 = boundary_f(v3_map, scene.mask)
             bf3p = boundary_f(steps.class_map, scene.mask)
-            m1, m2, m3, m4 = st.columns(4)
-            m1.metric("Boundary F, v3 (this scene)", f"{bf3:.2f}", border=True)
+            # one row that wraps when the window is narrow, rather than cutting a label
+            m1 = m2 = m3 = m4 = st.container(horizontal=True)
+            m1.metric("Boundary F, v3 (this scene)", f"{bf3:.2f}", border=True, width="content")
             m2.metric(
                 "Boundary F, v3+ (this scene)",
                 f"{bf3p:.2f}",
                 delta=f"{bf3p - bf3:+.2f}",
                 border=True,
+                width="content",
             )
             table = SL.load_metrics()
             if table is not None:
@@ -286,11 +288,13 @@ with t_v3p:
                         "Held-out boundary F: v3 → v3+",
                         f"{r3['boundary_f']:.2f} → {r3p['boundary_f']:.2f}",
                         border=True,
+                        width="content",
                     )
                     m4.metric(
                         "Held-out mIoU: v3 → v3+",
                         f"{r3['miou']:.2f} → {r3p['miou']:.2f}",
                         border=True,
+                        width="content",
                     )
                 except KeyError:
                     m3.caption(f"The metrics file has no OS-{live_os} rows for both models.")
@@ -450,22 +454,25 @@ with t_sep:
         rate = links.select_slider(c2, "Rate", [1, 2, 4, 6, 12], 2, key="fam_sep_rate")
         hw = links.select_slider(c3, "Feature map side (cells)", [17, 33, 65], 33, key="fam_sep_hw")
         cmp = separable_vs_regular(3, int(ch), int(ch), int(hw), int(hw))
-        m1, m2, m3 = st.columns(3)
-        m1.metric(
+        row = st.container(horizontal=True)  # wraps when narrow, rather than cutting a value
+        row.metric(
             "Parameters: regular → separable",
             f"{cmp.regular.params:,} → {cmp.separable.params:,}",
             border=True,
+            width="content",
         )
-        m2.metric(
+        row.metric(
             "FLOPs: regular → separable",
             f"{cmp.regular.flops / 1e6:,.0f} M → {cmp.separable.flops / 1e6:,.1f} M",
             border=True,
+            width="content",
         )
-        m3.metric(
+        row.metric(
             "Separable / regular",
             f"{cmp.flop_ratio:.1%}",
             help="1/C_out + 1/9, for parameters and FLOPs alike",
             border=True,
+            width="content",
         )
         sep_key = (int(ch), int(rate), int(hw))
         sep_done = st.session_state.setdefault("fam_sep_done", set())

@@ -32,6 +32,47 @@ def _spec(name: str, os_: int, dtype: str, device: str) -> ModelSpec:
     return ModelSpec(name, os_, pretrained=pretrained, device=device, dtype=dtype)
 
 
+# The measurement tables, readable at 1280 px: short headers (the full name in each one's
+# tooltip), widths that fit, and the columns that hold one value for the whole run (how
+# memory was measured, the number of runs) said once in the caption instead.
+Col = st.column_config
+
+
+def _num(label: str, width: int, help: str) -> Col.NumberColumn:
+    return Col.NumberColumn(label, width=width, help=help)
+
+
+LATENCY_COLUMNS = {
+    "model": Col.TextColumn(width=215),
+    "output stride": _num("OS", 40, "output stride"),
+    "precision": Col.TextColumn(width=75),
+    "input (px)": Col.TextColumn("input px", width=70, help="input size, pixels"),
+    "GFLOPs": _num("GFLOPs", 66, "GFLOPs of one forward"),
+    "median (ms)": _num("median ms", 82, "median latency, milliseconds"),
+    "p90 (ms)": _num("p90 ms", 64, "90th percentile of the latency, milliseconds"),
+    "peak memory (MB)": _num("peak MB", 70, "peak memory of one forward, MB"),
+    "torch allocations (MB)": _num("torch MB", 76, "peak of torch's own allocations, MB"),
+}
+RATE_COLUMNS = {
+    "rate": _num("rate", 45, "atrous rate"),
+    "cuDNN benchmark": Col.TextColumn("cudnn", width=60, help="cudnn.benchmark"),
+    "median (ms)": _num("median ms", 82, "median latency, milliseconds"),
+    "peak memory (MB)": _num("peak MB", 70, "peak memory, MB (the most precise figure)"),
+    "RSS growth (MB)": _num("RSS growth MB", 112, "growth of the process's resident memory, MB"),
+    "output (MB)": _num("output MB", 80, "size of the output, MB"),
+    "padded input (MB)": _num("padded input MB", 118, "size of the zero-padded input, MB"),
+    "taps on real cells": Col.TextColumn(
+        "real taps", width=76, help="share of the kernel's taps that land on real cells"
+    ),
+    "GFLOPs": _num("GFLOPs", 66, "GFLOPs of the convolution"),
+}
+
+
+def _shown(rows: list[dict], config: dict) -> list[str]:
+    """The configured columns that hold something in ``rows``."""
+    return [c for c in config if any(r.get(c) not in (None, "—") for r in rows)]
+
+
 def _model_title(name: str) -> str:
     suffix = "" if REGISTRY[name].kind == "tflite" else " · random weights"
     return f"{name}{suffix}"
@@ -127,7 +168,15 @@ if results:
         st.warning(f"Skipped {line}", icon="📦")
     if points:
         st.plotly_chart(latency_figure(points), width="stretch")
-        st.dataframe(points_table(points), hide_index=True, width="stretch")
+        rows = points_table(points)
+        st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            row_height=66,  # a long model name wraps onto three lines
+            column_order=_shown(rows, LATENCY_COLUMNS),
+            column_config=LATENCY_COLUMNS,
+        )
         found = cost.ratios(points)
         if found:
             lines = [
@@ -136,8 +185,8 @@ if results:
             ]
             st.markdown("**Ratios measured in this run**\n" + "\n".join(lines))
         st.caption(
-            f"Median of the timed runs after one warm-up, batch of one, whisker to the 90th "
-            f"percentile. FLOPs: {cost.FLOP_CONVENTION} Peak memory: "
+            f"Median of the {len(points[0].latency.runs)} timed runs after one warm-up, batch "
+            f"of one, whisker to the 90th percentile. FLOPs: {cost.FLOP_CONVENTION} Peak memory: "
             f"{points[0].memory.method} — {points[0].memory.note}."
             + (
                 f" Torch allocations: {cost.ALLOC_NOTE}."
@@ -182,11 +231,18 @@ if sweep:
     st.plotly_chart(rate_figure(sweep), width="stretch")
     st.markdown(cost.rate_verdict(sweep))
     with st.expander("The numbers"):
-        st.dataframe(rate_table(sweep), hide_index=True, width="stretch")
+        rows = rate_table(sweep)
+        st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            column_order=_shown(rows, RATE_COLUMNS),
+            column_config=RATE_COLUMNS,
+        )
         note = f"{sweep[0].memory.method}: {sweep[0].memory.note}."
         if sweep[0].memory.allocated_bytes is not None:
             note = f"torch CPU allocations: {cost.ALLOC_NOTE}. RSS growth (coarse): " + note
-        st.caption("Peak memory, " + note)
+        st.caption(f"Peak memory, measured as {sweep[0].memory.best_method}; " + note)
 else:
     st.caption("Nothing measured yet: press the button (a few seconds on a CPU).")
 

@@ -265,7 +265,35 @@ for r in rows:
     row["same as OS 8"] = f"{100 * r.agreement:.1f}%"
     row["near boundaries"] = f"{100 * r.boundary_agreement:.1f}%"
     table.append(row)
-st.dataframe(table, hide_index=True, width="stretch")
+# Short headers (the full name in each tooltip) and widths that fit a 1280 px window.
+Col = st.column_config
+peak_names = [c for c in table[0] if c.startswith("peak, ")]
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "OS": Col.NumberColumn(width=40, help="output stride"),
+        "input (px, W×H)": Col.TextColumn("input px", width=72, help="input (px, W×H)"),
+        "ASPP input (W×H)": Col.TextColumn("ASPP input", width=86, help="ASPP input (W×H)"),
+        "max dilation": Col.NumberColumn(
+            "max rate", width=70, help="max dilation: the largest rate the backbone uses"
+        ),
+        "GFLOPs": Col.NumberColumn(width=66),
+        "time (ms)": Col.NumberColumn("time ms", width=64, help="time (ms)"),
+        "feature maps (MB)": Col.NumberColumn("features MB", width=92, help="feature maps (MB)"),
+        **{
+            c: Col.NumberColumn(
+                "torch MB" if "torch" in c else "peak MB", width=78 if "torch" in c else 72, help=c
+            )
+            for c in peak_names
+        },
+        "same as OS 8": Col.TextColumn("vs OS 8", width=70, help="same class as at OS 8"),
+        "near boundaries": Col.TextColumn(
+            "near edges", width=86, help="same class as at OS 8, near boundaries"
+        ),
+    },
+)
 time_note = (
     f"median of {REPEATS} forwards per stride after a warm-up, the strides interleaved "
     "(bar whisker: 90th percentile)"

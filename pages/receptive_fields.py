@@ -1,4 +1,10 @@
-"""Receptive fields: the arithmetic of a layer stack, the real model's RFs, and its ERF."""
+"""Receptive fields: the arithmetic of a layer stack, the real model's RFs, and its ERF.
+
+Three tabs, one idea each; only the open tab computes and draws (see
+pages/deeplab_family.py). The settings of every tab stay in the link: each tab draws
+its widgets on every run, in the same place, open or not, and only its figures and
+tables when open. The picked pixel, which tabs 2 and 3 share, sits above the tabs.
+"""
 
 from __future__ import annotations
 
@@ -19,185 +25,201 @@ from ui.sidebar import current_lesson
 MAX_SAMPLES = 8
 DEFAULT_PRESET = "MobileNetV2 (DeepLab, OS 8)"
 COLUMNS = ["layer", "kernel", "stride", "dilation", "padding"]
+PRESET_NAMES = list(R.PRESETS)
+LINK_LAYERS = Text(R.MAX_TEXT_CHARS, parse=R.layers_from_text)  # ?rf_layers=3,1,1;3,2,1
+# One idea per tab; the labels travel in the link (?rf_tab=…).
+TABS = ["1 · Layer arithmetic", "2 · RFs in the model", "3 · Effective RF"]
 
 lesson = current_lesson()
 st.title("Receptive fields")
-st.markdown(
-    "The **receptive field** (RF) of a unit in a feature map is the square of input "
-    "pixels that can change its value. Every layer widens it by what its kernel spans, "
-    "counted in steps of the current **jump** (the distance, in input pixels, between "
-    "neighbouring units), and every stride multiplies that jump for all later layers. "
-    "An atrous (dilated) kernel spans $k_\\text{eff} = k + (k-1)(r-1)$ pixels, so DeepLab "
-    "can stop striding (denser feature maps) and still grow the RF as fast as before. "
-    "But a pixel *inside* the RF is not necessarily an *important* pixel: the "
-    "**effective** receptive field measures how much each pixel actually counts."
-)
+model = lesson.model
+rgb = lesson.image.rgb
+img_h, img_w = rgb.shape[:2]
+input_hw = resized_hw((img_h, img_w), lesson.size)
+
+pixel_row = st.container(key="rf_pixel")  # above the tabs: tabs 2 and 3 read the pixel
+t_calc, t_model, t_erf = links.tabs(st, TABS, key="rf_tab", label="Part of the page")
+
+with pixel_row:
+    px_col, py_col = st.columns(2)
+    for key, n in (("rf_x", img_w), ("rf_y", img_h)):  # a new, smaller image: stay on it
+        if key in st.session_state and st.session_state[key] > n - 1:
+            st.session_state[key] = n // 2
+    pixel_help = "The pixel whose receptive fields tabs 2 and 3 show."
+    pick_x = links.slider(
+        px_col,
+        "Picked pixel x (image pixels)",
+        0,
+        img_w - 1,
+        img_w // 2,
+        key="rf_x",
+        disabled=t_calc.open,
+        help=pixel_help,
+    )
+    pick_y = links.slider(
+        py_col,
+        "Picked pixel y (image pixels)",
+        0,
+        img_h - 1,
+        img_h // 2,
+        key="rf_y",
+        disabled=t_calc.open,
+        help=pixel_help,
+    )
+
 
 # --------------------------------------------------------------------------- 1. calculator
-st.header("1 · The arithmetic of a stack of layers")
-st.markdown(
-    "Going up one layer with kernel $k$, stride $s$, rate $r$ and padding $p$ "
-    "(Araujo et al., *Computing receptive fields of convolutional neural networks*, "
-    "Distill 2019):"
-)
-st.latex(
-    r"r_\text{out} = r_\text{in} + (k_\text{eff}-1)\,j_\text{in} \qquad "
-    r"j_\text{out} = j_\text{in}\,s \qquad "
-    r"\text{start}_\text{out} = \text{start}_\text{in} + "
-    r"\left(\tfrac{k_\text{eff}-1}{2} - p\right) j_\text{in}"
-)
-st.caption(
-    "size $r$ and jump $j$ in input pixels, starting from one pixel ($r=1$, $j=1$, "
-    "start 0); *start* is the centre of unit 0's RF. Edit the table, add or delete rows: "
-    "padding *None* (empty) means “same” padding, $(k_\\text{eff}-1)/2$."
-)
-
-PRESET_NAMES = list(R.PRESETS)
-LINK_LAYERS = Text(R.MAX_TEXT_CHARS, parse=R.layers_from_text)  # ?rf_layers=3,1,1;3,2,1
-
-
 def _reset_table() -> None:
     """A new preset starts a fresh table (and drops a custom stack from the link)."""
     st.session_state.pop("rf_base", None)
     links.drop_param("rf_layers")
 
 
-preset = links.selectbox(
-    st,
-    "Preset",
-    PRESET_NAMES,
-    index=PRESET_NAMES.index(DEFAULT_PRESET),
-    key="rf_preset",
-    on_change=_reset_table,
-    help="Main path of each network (shortcuts never widen the RF). ASPP presets add one "
-    "3×3 branch at the given rate on top of the backbone.",
-)
-
-base = st.session_state.get("rf_base")
-if base is None or base[0] != preset:
-    rows = R.layers_to_rows(R.PRESETS[preset])
-    if base is None:  # the first run on this page: a custom stack may come with the link
-        # Checked in full (depth, numbers, RF size) before it reaches the table; a bad
-        # one is dropped from the link with the page's notice, so it cannot come back.
-        text = links.text_param("rf_layers", "Layer list", LINK_LAYERS)
-        if text is not None:
-            rows = R.parse_rows(text)
-    base = (preset, rows)
-    st.session_state["rf_base"] = base
-
-left, right = st.columns(2, gap="medium")
-with left:
-    edited = st.data_editor(
-        pd.DataFrame(base[1], columns=COLUMNS).astype(
-            {c: "Int64" for c in ("kernel", "stride", "dilation", "padding")}
-        ),
-        key="rf_table",
-        num_rows="dynamic",
-        hide_index=True,
-        width="stretch",
-        height=420,
-        column_config={
-            "layer": st.column_config.TextColumn("layer", width="medium"),
-            "kernel": st.column_config.NumberColumn("k", min_value=1, step=1, help="kernel"),
-            "stride": st.column_config.NumberColumn("s", min_value=1, step=1, help="stride"),
-            "dilation": st.column_config.NumberColumn(
-                "r", min_value=1, step=1, help="rate (dilation)"
-            ),
-            "padding": st.column_config.NumberColumn(
-                "p", min_value=0, step=1, help="padding per side; empty = same padding"
-            ),
-        },
+with t_calc:
+    intro = st.container()  # filled when open: the widgets below keep their place
+    # the preset, and the top unit's numbers beside it (drawn when open)
+    c_preset, c1, c2, c3 = st.columns([5, 2, 2, 2])
+    preset = links.selectbox(
+        c_preset,
+        "Preset",
+        PRESET_NAMES,
+        index=PRESET_NAMES.index(DEFAULT_PRESET),
+        key="rf_preset",
+        on_change=_reset_table,
+        help="Main path of each network (shortcuts never widen the RF). ASPP presets add one "
+        "3×3 branch at the given rate on top of the backbone.",
     )
-try:
-    layers = R.layers_from_rows(edited.to_dict("records"))
-except ValueError as exc:
-    layers = None
-    with right:
-        st.error(links.plain(str(exc)), icon="✋")  # it may quote what was typed
 
-if layers is not None:
-    table = R.rf_table(layers)
-    text = R.format_layers(layers)
-    if text == R.format_layers(R.PRESETS[preset]):
-        links.drop_param("rf_layers")
-    else:  # a custom stack travels in the link
-        links.set_param("rf_layers", text)
-    last = table[-1]
-    with right:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "layer": r.name,
-                        "k_eff": effective_kernel_size(r.kernel, r.dilation),
-                        "RF size": r.size,
-                        "jump": r.jump,
-                        "start": r.start,
-                    }
-                    for r in table
-                ]
+    base = st.session_state.get("rf_base")
+    if base is None or base[0] != preset:
+        rows = R.layers_to_rows(R.PRESETS[preset])
+        if base is None:  # the first run on this page: a custom stack may come with the link
+            # Checked in full (depth, numbers, RF size) before it reaches the table; a bad
+            # one is dropped from the link with the page's notice, so it cannot come back.
+            text = links.text_param("rf_layers", "Layer list", LINK_LAYERS)
+            if text is not None:
+                rows = R.parse_rows(text)
+        base = (preset, rows)
+        st.session_state["rf_base"] = base
+
+    # The table is drawn on every run, open tab or not, so its edits survive a visit to
+    # another tab (an editor that is not drawn forgets them).
+    left, right = st.columns(2, gap="medium")
+    with left:
+        edited = st.data_editor(
+            pd.DataFrame(base[1], columns=COLUMNS).astype(
+                {c: "Int64" for c in ("kernel", "stride", "dilation", "padding")}
             ),
+            key="rf_table",
+            num_rows="dynamic",
             hide_index=True,
             width="stretch",
-            height=420,
-            key="rf_result",
+            height=385,
+            column_config={
+                "layer": st.column_config.TextColumn("layer", width=160),
+                "kernel": st.column_config.NumberColumn(
+                    "k", min_value=1, step=1, help="kernel", width=40
+                ),
+                "stride": st.column_config.NumberColumn(
+                    "s", min_value=1, step=1, help="stride", width=40
+                ),
+                "dilation": st.column_config.NumberColumn(
+                    "r", min_value=1, step=1, help="rate (dilation)", width=40
+                ),
+                "padding": st.column_config.NumberColumn(
+                    "p",
+                    min_value=0,
+                    step=1,
+                    help="padding per side; empty = same padding",
+                    width=40,
+                ),
+            },
         )
-    c1, c2, c3 = st.columns(3)
-    c1.metric("RF of the top unit", f"{last.size} px", help="side of its RF square, input pixels")
-    c2.metric("jump", f"{last.jump} px", help="distance between neighbouring top units")
-    c3.metric("start", f"{last.start:g} px", help="centre of unit 0's RF (input pixels)")
-    st.plotly_chart(
-        P.layer_growth_figure(table, title="How the receptive field grows, layer by layer"),
-        width="stretch",
-        key="rf_growth",
-    )
+    try:
+        layers = R.layers_from_rows(edited.to_dict("records"))
+    except ValueError as exc:
+        layers = None
+        if t_calc.open:
+            with right:
+                st.error(links.plain(str(exc)), icon="✋")  # it may quote what was typed
+
+    if layers is not None:
+        text = R.format_layers(layers)
+        if text == R.format_layers(R.PRESETS[preset]):
+            links.drop_param("rf_layers")
+        else:  # a custom stack travels in the link
+            links.set_param("rf_layers", text)
+
+    if t_calc.open:
+        with intro:
+            st.header("1 · The arithmetic of a stack of layers")
+            st.markdown(
+                "The **receptive field** (RF) of a unit in a feature map is the square of input "
+                "pixels that can change its value. Every layer widens it by what its kernel spans, "
+                "counted in steps of the current **jump** (the distance, in input pixels, between "
+                "neighbouring units), and every stride multiplies that jump for all later layers. "
+                "An atrous (dilated) kernel spans $k_\\text{eff} = k + (k-1)(r-1)$ pixels, so DeepLab "
+                "can stop striding (denser feature maps) and still grow the RF as fast as before. "
+                "But a pixel *inside* the RF is not necessarily an *important* pixel: the "
+                "**effective** receptive field measures how much each pixel actually counts."
+            )
+            st.markdown(
+                "Going up one layer with kernel $k$, stride $s$, rate $r$ and padding $p$ "
+                "(Araujo et al., *Computing receptive fields of convolutional neural networks*, "
+                "Distill 2019):"
+            )
+            st.latex(
+                r"r_\text{out} = r_\text{in} + (k_\text{eff}-1)\,j_\text{in} \qquad "
+                r"j_\text{out} = j_\text{in}\,s \qquad "
+                r"\text{start}_\text{out} = \text{start}_\text{in} + "
+                r"\left(\tfrac{k_\text{eff}-1}{2} - p\right) j_\text{in}"
+            )
+            st.caption(
+                "size $r$ and jump $j$ in input pixels, starting from one pixel ($r=1$, $j=1$, "
+                "start 0); *start* is the centre of unit 0's RF. Edit the table, add or delete "
+                "rows: padding *None* (empty) means “same” padding, $(k_\\text{eff}-1)/2$."
+            )
+        if layers is not None:
+            table = R.rf_table(layers)
+            last = table[-1]
+            with right:
+                st.dataframe(
+                    pd.DataFrame(
+                        [
+                            {
+                                "layer": r.name,
+                                "k_eff": effective_kernel_size(r.kernel, r.dilation),
+                                "RF size": r.size,
+                                "jump": r.jump,
+                                "start": r.start,
+                            }
+                            for r in table
+                        ]
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                    height=385,
+                    key="rf_result",
+                )
+            c1.metric(
+                "RF of the top unit", f"{last.size} px", help="side of its RF square, input pixels"
+            )
+            c2.metric("jump", f"{last.jump} px", help="distance between neighbouring top units")
+            c3.metric("start", f"{last.start:g} px", help="centre of unit 0's RF (input pixels)")
+            st.plotly_chart(
+                P.layer_growth_figure(table, title="How the receptive field grows, layer by layer"),
+                width="stretch",
+                key="rf_growth",
+            )
 
 # --------------------------------------------------------------------------- 2. real model
-st.header(f"2 · Inside {lesson.label}")
-model = lesson.model
-rgb = lesson.image.rgb
-img_h, img_w = rgb.shape[:2]
-input_hw = resized_hw((img_h, img_w), lesson.size)
 rows = R.model_rf_table(model.module, image_hw=input_hw)
-st.markdown(
-    f"The same arithmetic, read from the model's own layers as wired at output stride "
-    f"{model.spec.output_stride}. The model sees your image at "
-    f"{input_hw[1]}×{input_hw[0]} px, so sizes are in those pixels. Each ASPP branch adds "
-    "its own kernel on top of the backbone: a 3×3 at rate $r$ adds $2\\,r\\cdot$jump "
-    "pixels, a 1×1 adds nothing, and image pooling averages the whole feature map, so its "
-    "RF is the whole image (“global”)."
-)
-notes = [
-    "Trading a stride for dilation keeps every kernel's reach in pixels, so changing the "
-    "output stride changes the jump, not the RF (MobileNetV3 also dilates the layer that "
-    "gives up its stride, so its RF grows a little)."
-]
-if model.entry.family == "mobilenet_v3":
-    notes.append(
-        "MobileNetV3's squeeze-and-excitation blocks rescale channels by a global average, "
-        "so strictly every unit depends on the whole image; the table follows the "
-        "convolutions only."
-    )
-if model.entry.family == "tflite_mnv2":
-    notes.append(
-        "TF “SAME” padding is exact here: the model's input sides are OS·k+1 pixels, "
-        "so every strided layer sees an odd size and pads symmetrically."
-    )
-st.caption(" ".join(notes))
-
-px_col, py_col = st.columns(2)
-for key, n in (("rf_x", img_w), ("rf_y", img_h)):  # a new, smaller image: stay on it
-    if key in st.session_state and st.session_state[key] > n - 1:
-        st.session_state[key] = n // 2
-pick_x = links.slider(px_col, "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="rf_x")
-pick_y = links.slider(py_col, "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="rf_y")
 placed = R.place_on_image(rows, (pick_y, pick_x), input_hw=input_hw, image_hw=(img_h, img_w))
-
 local_keys = [p.row.key for p in placed if p.row.size is not None]
 titles = {p.row.key: p.row.title for p in placed}
-colours = dict(zip(local_keys, P.box_colours(len(local_keys)), strict=True))
-c_img, c_tab = st.columns([3, 2], gap="medium")
-with c_tab:
+
+with t_model:
+    intro = st.container()  # filled when open: the widgets below keep their place
     widest_branch = max(
         (p.row for p in placed if p.row.part == "aspp" and p.row.size is not None),
         key=lambda r: r.size,
@@ -212,64 +234,105 @@ with c_tab:
         format_func=titles.get,
         key="rf_boxes",
     )
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "part": p.row.title,
-                    "RF (px)": p.row.size_label,
-                    "jump": p.row.jump,
-                    "on image": "100%" if p.row.size is None else f"{p.box.inside_fraction:.0%}",
-                }
-                for p in placed
-            ]
-        ),
-        hide_index=True,
-        width="stretch",
-        key="rf_model_table",
-    )
-    st.caption(
-        "*On image*: the share of the RF square (around the picked pixel) that lies on "
-        "the image; the rest falls on padding."
-    )
-rects = []
-for p in placed:
-    if p.row.key in chosen:
-        top, bottom, left_e, right_e = p.edges
-        clipped = "" if not p.box.is_clipped else f", {p.box.inside_fraction:.0%} on image"
-        rects.append(
-            P.Rect(
-                f"{p.row.title} {p.row.size} px{clipped}",
-                top,
-                bottom,
-                left_e,
-                right_e,
-                colour=colours[p.row.key],
+    if t_model.open:
+        with intro:
+            st.header(f"2 · Inside {lesson.label}")
+            st.markdown(
+                f"The same arithmetic, read from the model's own layers as wired at output stride "
+                f"{model.spec.output_stride}. The model sees your image at "
+                f"{input_hw[1]}×{input_hw[0]} px, so sizes are in those pixels. Each ASPP branch "
+                "adds its own kernel on top of the backbone: a 3×3 at rate $r$ adds "
+                "$2\\,r\\cdot$jump pixels, a 1×1 adds nothing, and image pooling averages the "
+                "whole feature map, so its RF is the whole image (“global”)."
             )
+
+        colours = dict(zip(local_keys, P.box_colours(len(local_keys)), strict=True))
+        rects = []
+        for p in placed:
+            if p.row.key in chosen:
+                top, bottom, left_e, right_e = p.edges
+                clipped = "" if not p.box.is_clipped else f", {p.box.inside_fraction:.0%} on image"
+                rects.append(
+                    P.Rect(
+                        f"{p.row.title} {p.row.size} px{clipped}",
+                        top,
+                        bottom,
+                        left_e,
+                        right_e,
+                        colour=colours[p.row.key],
+                    )
+                )
+        c_img, c_tab = st.columns([5, 4], gap="medium")
+        with c_img:
+            st.plotly_chart(
+                P.rf_boxes_figure(
+                    rgb,
+                    rects,
+                    centre_yx=(pick_y, pick_x),
+                    title="Theoretical RFs around the picked pixel",
+                    width_hint=560,
+                ),
+                width="stretch",
+                key="rf_boxes_fig",
+            )
+        with c_tab:
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "part": p.row.title,
+                            "RF (px)": p.row.size_label,
+                            "jump": p.row.jump,
+                            "on image": "100%"
+                            if p.row.size is None
+                            else f"{p.box.inside_fraction:.0%}",
+                        }
+                        for p in placed
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+                key="rf_model_table",
+                column_config={
+                    "part": st.column_config.TextColumn(width=150),
+                    "RF (px)": st.column_config.TextColumn(width=60),
+                    "jump": st.column_config.NumberColumn(width=50),
+                    "on image": st.column_config.TextColumn(width=70),
+                },
+            )
+            st.caption(
+                "*On image*: the share of the RF square (around the picked pixel) that lies on "
+                "the image; the rest falls on padding."
+            )
+            st.caption(
+                "Each square is the RF of the unit of that stage nearest the picked pixel (coarser "
+                "stages sit on a coarser grid, so centres can differ by half a jump). The grey "
+                "margin is outside the image: a square that runs into it is clipped, and the "
+                "model sees padding there. Image pooling (global) is not drawn: it is the whole "
+                "image."
+            )
+            notes = [
+                "Trading a stride for dilation keeps every kernel's reach in pixels, so changing "
+                "the output stride changes the jump, not the RF (MobileNetV3 also dilates the "
+                "layer that gives up its stride, so its RF grows a little)."
+            ]
+            if model.entry.family == "mobilenet_v3":
+                notes.append(
+                    "MobileNetV3's squeeze-and-excitation blocks rescale channels by a global "
+                    "average, so strictly every unit depends on the whole image; the table "
+                    "follows the convolutions only."
+                )
+            if model.entry.family == "tflite_mnv2":
+                notes.append(
+                    "TF “SAME” padding is exact here: the model's input sides are OS·k+1 pixels, "
+                    "so every strided layer sees an odd size and pads symmetrically."
+                )
+            st.caption(" ".join(notes))
+        st.plotly_chart(
+            P.model_rf_figure(rows, input_hw, title="RF side vs the image"),
+            width="stretch",
+            key="rf_model_fig",
         )
-with c_img:
-    st.plotly_chart(
-        P.rf_boxes_figure(
-            rgb,
-            rects,
-            centre_yx=(pick_y, pick_x),
-            title="Theoretical RFs around the picked pixel",
-            width_hint=560,
-        ),
-        width="stretch",
-        key="rf_boxes_fig",
-    )
-st.caption(
-    "Each square is the RF of the unit of that stage nearest the picked pixel (coarser "
-    "stages sit on a coarser grid, so centres can differ by half a jump). The grey "
-    "margin is outside the image: a square that runs into it is clipped, and the "
-    "model sees padding there. Image pooling (global) is not drawn: it is the whole image."
-)
-st.plotly_chart(
-    P.model_rf_figure(rows, input_hw, title="RF side vs the image"),
-    width="stretch",
-    key="rf_model_fig",
-)
 
 
 # --------------------------------------------------------------------------- 3. ERF
@@ -322,18 +385,10 @@ def _rects_for(res: E.ImageErf) -> list[P.Rect]:
 
 
 @st.fragment
-def erf_section(lesson, pixel_yx, input_hw) -> None:
+def erf_section(lesson, pixel_yx, input_hw, open_: bool) -> None:
+    """The ERF tab: its widgets on every run (they keep the link), the rest when open."""
     model = lesson.model
-    st.header("3 · The effective receptive field")
-    st.markdown(
-        "Luo et al. (*Understanding the effective receptive field in deep convolutional "
-        "neural networks*, NIPS 2016) asked how much each input pixel actually moves one "
-        "output unit: the gradient $|\\partial\\,\\text{unit} / \\partial\\,\\text{pixel}|$. "
-        "It is roughly Gaussian, piled up at the centre and fading long before the edge "
-        "of the theoretical RF; training widens it. Below: the gradient of one unit of "
-        f"{lesson.label} with respect to the image it is fed (same resize and "
-        "normalisation as segmentation), for the unit nearest the picked pixel."
-    )
+    intro = st.container()  # filled when open: the widgets below keep their place
     targets = E.erf_targets(model.module)
     keys = list(targets)
     c1, c2, c3 = st.columns([2, 2, 1])
@@ -372,6 +427,19 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
     compare = trained and links.toggle(
         st, "Compare with the same network with random weights", value=True, key="rf_compare"
     )
+    if not open_:
+        return
+    with intro:
+        st.header("3 · The effective receptive field")
+        st.markdown(
+            "Luo et al. (*Understanding the effective receptive field in deep convolutional "
+            "neural networks*, NIPS 2016) asked how much each input pixel actually moves one "
+            "output unit: the gradient $|\\partial\\,\\text{unit} / \\partial\\,\\text{pixel}|$. "
+            "It is roughly Gaussian, piled up at the centre and fading long before the edge "
+            "of the theoretical RF; training widens it. Below: the gradient of one unit of "
+            f"{lesson.label} with respect to the image it is fed (same resize and "
+            "normalisation as segmentation), for the unit nearest the picked pixel."
+        )
     runs = [("trained weights", False)] if trained else [("random weights (as loaded)", False)]
     if compare:
         runs.append(("random weights", True))
@@ -428,10 +496,11 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
         )
         cols[i].plotly_chart(fig, width="stretch", key=f"rf_erf_fig_{i}")
         trf = res.row.local_size
-        mcols = [cols[1]] * 3 if single else cols[i].columns(len(E.MASS_FRACTIONS))
-        for mc, f in zip(mcols, E.MASS_FRACTIONS, strict=True):
+        # side by side, each result's three numbers share a row that wraps when narrow
+        row = cols[1] if single else cols[i].container(horizontal=True, gap="medium")
+        for f in E.MASS_FRACTIONS:
             side, ratio = res.mass_sides[f], res.ratios[f]
-            mc.metric(
+            row.metric(
                 f"{f:.0%} of the gradient",
                 f"{side} px" if side else "—",
                 delta=None if math.isnan(ratio) else f"{ratio:.2f} × RF",
@@ -439,6 +508,7 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
                 delta_arrow="off",
                 help=f"side of the smallest centred square holding {f:.0%} of "
                 f"|gradient|; RF = {trf} px" + (" (local path)" if res.row.is_global else ""),
+                width="stretch" if single else "content",
             )
         note = E.erf_over_rf_note(res)
         if note:
@@ -492,4 +562,5 @@ def erf_section(lesson, pixel_yx, input_hw) -> None:
         )
 
 
-erf_section(lesson, (pick_y, pick_x), input_hw)
+with t_erf:
+    erf_section(lesson, (pick_y, pick_x), input_hw, t_erf.open)

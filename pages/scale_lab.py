@@ -169,7 +169,7 @@ if len(available) < len(MODELS):
     )
 else:
     with st.container(border=True):
-        c1, c2, c3 = st.columns([2, 3, 2])
+        c1, c2, c3 = st.columns([2, 3, 3])  # the four shape pills fit on one line at 1280 px
         model_name = links.radio(
             c1,
             "Model",
@@ -350,7 +350,22 @@ else:
                         "holds object": "✓" if reach.covers_object else "✗",
                     }
                 )
-            st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="sl_rf_table")
+            st.dataframe(
+                pd.DataFrame(table),
+                hide_index=True,
+                width="stretch",
+                key="sl_rf_table",
+                column_config={
+                    "field": st.column_config.TextColumn(width=150),
+                    "side": st.column_config.TextColumn(width=64),
+                    "reaches outline": st.column_config.TextColumn(
+                        "outline", width=62, help="the square reaches the object's outline"
+                    ),
+                    "holds object": st.column_config.TextColumn(
+                        "object", width=58, help="the square holds the whole object"
+                    ),
+                },
+            )
             ok = "✓ right" if pred == truth else "✗ wrong"
             st.markdown(
                 f"Prediction here at OS {trained}: **{SW.CLASS_NAMES[pred]}** "

@@ -58,6 +58,22 @@ def _slider_x(page):
     )
 
 
+def _open_tab(page, label: str, heading: str) -> None:
+    """Open one of the ASPP explorer's tabs and wait until it has drawn its ``heading``."""
+    from playwright.sync_api import expect
+
+    main = page.locator('[data-testid="stMainBlockContainer"]')
+    tab = main.get_by_role("tab", name=label, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+    expect(main.get_by_role("heading", name=heading)).to_be_visible(timeout=180_000)
+    wait_idle(page)
+
+
+FOOTPRINTS = ("1 · Footprints", "1 · Where each branch looks")
+SWITCH_OFF = ("4 · Switch off", "4 · Switch branches off")
+
+
 def _branch(page, name: str):
     group = page.locator('[data-testid="stMainBlockContainer"] [data-testid="stButtonGroup"]')
     return group.filter(has_text="Branches to switch off").get_by_role(
@@ -97,6 +113,7 @@ def test_the_aspp_explorer_keeps_writing_its_link_after_model_changes(ctx, serve
         wait_idle(page)
         expect(page).to_have_url(re.compile(rf"[?&]aspp_x={x}(&|$)"), timeout=URL_TIMEOUT_MS)
 
+        _open_tab(page, *SWITCH_OFF)  # the pixel's tab closes: its value stays in the link
         _branch(page, "rate 4").click()
         expect(_branch(page, "rate 4")).to_have_attribute("aria-pressed", "true")
         wait_idle(page)
@@ -111,10 +128,18 @@ def test_the_aspp_explorer_keeps_writing_its_link_after_model_changes(ctx, serve
         page.reload()
         wait_idle(page)
         expect(_hub(page)).to_contain_text("shapes-deeplabv3")
-        expect(_slider_x(page)).to_have_value(str(x))
         expect(_branch(page, "rate 4")).to_have_attribute("aria-pressed", "true")
+        _open_tab(page, *FOOTPRINTS)
+        expect(_slider_x(page)).to_have_value(str(x))
         params = _params(page)
         assert params["aspp_x"] == [str(x)] and params["aspp_off"] == ["rate 4"]
+        # after the tab switches the slider still writes the link
+        _slider_x(page).focus()
+        page.keyboard.press("ArrowRight")
+        expect(_slider_x(page)).to_have_value(str(x + 1))
+        wait_idle(page)
+        expect(page).to_have_url(re.compile(rf"[?&]aspp_x={x + 1}(&|$)"), timeout=URL_TIMEOUT_MS)
+        assert _params(page)["aspp_off"] == ["rate 4"]
         assert exceptions(page) == [], server.log_text()
     finally:
         page.close()

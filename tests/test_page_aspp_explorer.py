@@ -13,8 +13,25 @@ PAGE = "pages/aspp_explorer.py"
 RESNET = "deeplabv3_resnet50:random"
 
 
+TABS = [
+    "1 · Footprints",
+    "2 · Branch maps",
+    "3 · Projection shares",
+    "4 · Switch off",
+    "5 · Grad-CAM",
+]
+
+
 def _open(app, **params):
     return open_page(app, PAGE, **params)
+
+
+def _visit(at, tab: int):
+    """Open tab ``tab`` (1-5; bound to the link, switched through session state as a click does)."""
+    at.session_state["aspp_tab"] = TABS[tab - 1]
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 def _table(at):
@@ -58,7 +75,9 @@ def test_the_page_opens_on_the_five_branch_real_photo_model(app):
     at = _open(app, sb_size="257")
     assert at.sidebar.selectbox(key="sb_model").value == REAL_PHOTO_MODEL
     assert at.sidebar.segmented_control(key="sb_os").value == 16
+    _visit(at, 3)
     assert list(_table(at)) == ["1×1", "rate 6", "rate 12", "rate 18", "image pooling", "bias"]
+    _visit(at, 4)
     assert "What each branch is worth on real labels" in [h.value for h in at.main.subheader]
     # the model is now in the link, so it carries on to the other pages
     at.switch_page("pages/home.py").run()
@@ -76,6 +95,8 @@ def test_offline_model_has_two_branches_and_says_so(app):
     assert "voc-mobilenetv2 · OS 8" in info
     assert "only **2 ASPP branches**" in info and "no atrous branches" in info
     assert "rates 2 and 4" in info  # the atrous convolutions sit in the backbone
+    charts = _charts(at)  # tab 1: the footprints
+    _visit(at, 3)
     table = _table(at)
     assert list(table) == ["image pooling", "1×1", "bias"]
     total = sum(_pct(r["signed share"]) for r in table.values())
@@ -84,11 +105,11 @@ def test_offline_model_has_two_branches_and_says_so(app):
         pytest.approx(1.0, abs=2e-3)
     )
     assert at.button_group(key="aspp_off").options == ["image pooling", "1×1"]
-    charts = _charts(at)
+    charts += _charts(_visit(at, 5))
     assert "Taps of every branch" in charts and "Grad-CAM of" in charts
     assert "image pooling: the whole image" in charts
     assert at.selectbox(key="aspp_class").value == "cat"  # the largest non-background class
-    assert _changed(at) == "0.0%"
+    assert _changed(_visit(at, 4)) == "0.0%"
 
 
 def test_resnet_architecture_has_five_branches(app):
@@ -97,11 +118,12 @@ def test_resnet_architecture_has_five_branches(app):
     assert not at.exception
     info = " ".join(i.value for i in at.main.info)
     assert "architecture only (random weights)" in info and "**5 branches**" in info
-    table = _table(at)
+    table = _table(_visit(at, 3))
     assert list(table) == ["1×1", "rate 12", "rate 24", "rate 36", "image pooling", "bias"]
     assert table["rate 12"]["taps apart"] == "96 px"  # rate × output stride 8
     assert at.button_group(key="aspp_off").options == list(table)[:-1]
     # a pixel in the corner: the big rates lose their taps to the padding
+    _visit(at, 1)
     at.slider(key="aspp_x").set_value(0)
     at.slider(key="aspp_y").set_value(0).run()
     assert not at.exception
@@ -109,23 +131,26 @@ def test_resnet_architecture_has_five_branches(app):
     assert "**rate 36**" in text and "here this branch is a 1×1" in text
     assert "rate 36: 1 of 9 taps on the image" in _charts(at)
     # Grad-CAM through ResNet's ASPP waits for a click on a CPU
+    _visit(at, 5)
     assert "Grad-CAM of" not in _charts(at)
     at.button(key="aspp_cam_go").click().run()
     assert not at.exception
     charts = _charts(at)
     assert "Grad-CAM of" in charts and "rate 24 · peak" in charts
     # a branch switched off that the next model does not have is dropped, not an error
+    _visit(at, 4)
     at.button_group(key="aspp_off").set_value(["rate 24"]).run()
     assert _changed(at) != "0.0%"
     at.sidebar.selectbox(key="sb_model").set_value("voc-mobilenetv2").run()
     assert not at.exception
     assert at.button_group(key="aspp_off").value == []
-    assert list(_table(at)) == ["image pooling", "1×1", "bias"]
+    assert list(_table(_visit(at, 3))) == ["image pooling", "1×1", "bias"]
 
 
 def test_switching_branches_off_changes_pixels(app):
     at = _open(app, sb_model="voc-mobilenetv2")  # two branches: both off leaves one class
-    table = _table(at)
+    table = _table(_visit(at, 3))
+    _visit(at, 4)
     at.button_group(key="aspp_off").set_value(["1×1"]).run()
     assert not at.exception
     changed = _changed(at)
@@ -147,10 +172,12 @@ def test_switching_branches_off_changes_pixels(app):
 
 
 def test_view_changes_render(app):
-    at = _open(app)
+    at = _visit(_open(app), 2)
     for mode in ("top-3 channels", "PCA", "channel mean"):
         at.radio(key="aspp_mode").set_value(mode).run()
         assert not at.exception
+        assert "What each branch sees" in " ".join(h.value for h in at.main.header)
+    _visit(at, 5)
     at.selectbox(key="aspp_class").set_value("background").run()
     assert not at.exception
     assert "Grad-CAM of “background”" in _charts(at)
@@ -170,4 +197,11 @@ def test_query_params_reproduce_the_view(app):
     assert at.button_group(key="aspp_off").value == ["image pooling"]
     assert at.selectbox(key="aspp_class").value == "background"
     assert "Taps of every branch around (40, 30)" in _charts(at)
-    assert _changed(at) != "0.0%"
+    assert _changed(_visit(at, 4)) != "0.0%"
+    # the settings of the closed tabs stayed in the link
+    assert at.slider(key="aspp_x").value == 40 and at.radio(key="aspp_mode").value == "PCA"
+    assert (at.query_params["aspp_x"], at.query_params["aspp_mode"]) == ("40", "PCA")
+    # and the open tab comes with it
+    at = _open(app, aspp_tab=TABS[4], aspp_class="background")
+    assert [h.value for h in at.main.header] == ["5 · Which branch speaks for a class"]
+    assert "Grad-CAM of “background”" in _charts(at)

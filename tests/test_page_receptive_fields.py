@@ -12,8 +12,19 @@ pytestmark = pytest.mark.slow
 PAGE = "pages/receptive_fields.py"
 
 
+TABS = ["1 · Layer arithmetic", "2 · RFs in the model", "3 · Effective RF"]
+
+
 def _open(app):
     return open_page(app, PAGE)
+
+
+def _visit(at, tab: str):
+    """Open ``tab`` (bound to the link; switched through session state, as a click does)."""
+    at.session_state["rf_tab"] = tab
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 def _metrics(at) -> dict[str, list[str]]:
@@ -41,12 +52,40 @@ def _edit(at, **state):
     return at.run()
 
 
+def test_one_tab_runs_at_a_time(app):
+    at = _open(app)
+    assert [h.value for h in at.main.header] == ["1 · The arithmetic of a stack of layers"]
+    assert "RF of the top unit" in _metrics(at) and "50% of the gradient" not in _metrics(at)
+    _visit(at, TABS[2])
+    assert "RF of the top unit" not in _metrics(at) and "50% of the gradient" in _metrics(at)
+    # every tab's widgets stay on the page (and in the link), open or not
+    assert at.selectbox(key="rf_preset").value == "MobileNetV2 (DeepLab, OS 8)"
+    assert len(at.data_editor(key="rf_table").value) == 18
+    assert at.multiselect(key="rf_boxes").value
+    # the picked pixel, above the tabs, is for tabs 2 and 3
+    assert not at.slider(key="rf_x").disabled
+    _visit(at, TABS[0])
+    assert at.slider(key="rf_x").disabled and at.slider(key="rf_y").disabled
+
+
+def test_the_open_tab_comes_with_the_link(app):
+    app.query_params["rf_tab"] = TABS[2]
+    app.query_params["rf_x"] = "100"
+    app.query_params["rf_target"] = "stem"
+    app.query_params["rf_compare"] = "false"
+    at = _open(app)
+    assert not at.main.error
+    assert [h.value for h in at.main.header] == ["3 · The effective receptive field"]
+    assert at.slider(key="rf_x").value == 100
+    assert "map of stem; theoretical RF 7 px" in " ".join(c.value for c in at.main.caption)
+
+
 def test_page_renders_preset_model_table_and_erf(app):
     at = _open(app)
     assert not at.main.error
     assert at.title[0].value == "Receptive fields"
     text = " ".join(m.value for m in at.main.markdown)
-    assert "Luo et al." in text and "Araujo et al." in text
+    charts = len(at.main.get("plotly_chart"))
     # 1. the default preset (the offline model's backbone) and its numbers
     assert at.selectbox(key="rf_preset").value == "MobileNetV2 (DeepLab, OS 8)"
     assert len(at.data_editor(key="rf_table").value) == 18
@@ -55,6 +94,8 @@ def test_page_renders_preset_model_table_and_erf(app):
     result = _table(at, "RF size")
     assert list(result["RF size"])[:4] == [3, 7, 11, 19] and list(result["RF size"])[-1] == 491
     # 2. the active model: stages, ASPP branches, logits
+    _visit(at, TABS[1])
+    charts += len(at.main.get("plotly_chart"))
     model_table = _table(at, "RF (px)")
     assert list(model_table["part"]) == [
         "stem",
@@ -78,12 +119,17 @@ def test_page_renders_preset_model_table_and_erf(app):
     ]
     assert "Inside voc-mobilenetv2 · OS 8" in " ".join(h.value for h in at.main.header)
     # 3. the ERF: trained and random weights, 20/50/95 % squares with ratios
+    _visit(at, TABS[2])
+    text += " " + " ".join(m.value for m in at.main.markdown)
+    charts += len(at.main.get("plotly_chart"))
+    assert "Luo et al." in text and "Araujo et al." in text
+    metrics = _metrics(at)
     assert metrics["50% of the gradient"][0].endswith(" px")
     assert len(metrics["50% of the gradient"]) == 2  # trained and random
     assert all(m.delta.endswith("× RF") for m in at.main.metric if "gradient" in m.label)
     captions = " ".join(c.value for c in at.main.caption)
     assert "theoretical RF global (491 px without image pooling)" in captions
-    assert len(at.main.get("plotly_chart")) >= 5
+    assert charts >= 5
 
 
 def test_choosing_a_preset_updates_the_result(app):
@@ -125,7 +171,10 @@ def test_a_bad_row_gives_one_sentence(app):
     assert errors == ["Row 3: kernel must be a whole number from 1 to 1000 (got 0)."]
     assert "RF of the top unit" not in _metrics(at)
     # the rest of the page still works
-    assert _table(at, "RF (px)") is not None
+    _visit(at, TABS[1])
+    assert not at.exception and _table(at, "RF (px)") is not None
+    _visit(at, TABS[0])
+    assert errors == [e.value for e in at.main.error]  # the edit is still in the table
     _edit(at, edited_rows={2: {"kernel": None, "stride": 2}})
     assert [e.value for e in at.main.error] == ["Row 3: the kernel size is missing."]
     _edit(at)  # edits undone: back to the preset
@@ -211,6 +260,11 @@ def test_query_params_reproduce_the_view(app):
     assert at.radio(key="rf_inputs").value == "noise" and at.slider(key="rf_n").value == 2
     assert at.radio(key="rf_scale").value == "log"
     assert at.toggle(key="rf_compare").value is False
+    _visit(at, TABS[2])
+    # tab 1's and tab 2's settings stay in the link while tab 3 is open
+    assert at.query_params["rf_preset"] == "ResNet-50 @ OS 8"
+    assert at.query_params["rf_layers"] == "7,2,1;3,2,1;3,1,2"
+    assert at.query_params["rf_boxes"] == ["stage3", "stage5"]
     metrics = _metrics(at)
     assert len(metrics["50% of the gradient"]) == 1  # trained only
     captions = " ".join(c.value for c in at.main.caption)
@@ -222,16 +276,20 @@ def test_architecture_only_model_and_the_heavy_model_button(app):
     at = _open(app)
     at.sidebar.selectbox(key="sb_model").set_value("deeplabv3_mobilenet_v3_large:random").run()
     assert not at.exception
+    _visit(at, TABS[1])
     assert "architecture only (random weights)" in " ".join(h.value for h in at.main.header)
     assert "squeeze-and-excitation" in " ".join(c.value for c in at.main.caption)
+    _visit(at, TABS[2])
     assert any("no trained ERF" in i.value for i in at.main.info)
     assert len(_metrics(at)["50% of the gradient"]) == 1
     at.sidebar.selectbox(key="sb_model").set_value("deeplabv3_resnet50:random").run()
     assert not at.exception
+    _visit(at, TABS[1])
     model_table = _table(at, "RF (px)")
     assert list(model_table["RF (px)"])[4] == "427"
     assert "ASPP rate 36" in list(model_table["part"])
     # ResNet on a CPU: the ERF waits for a click (tens of seconds per backward pass)
+    _visit(at, TABS[2])
     assert at.button(key="rf_erf_go") is not None
     assert "50% of the gradient" not in _metrics(at)
 
@@ -239,7 +297,7 @@ def test_architecture_only_model_and_the_heavy_model_button(app):
 def test_picked_pixel_follows_a_smaller_image(app):
     app.query_params["rf_target"] = "stem"  # a cheap ERF: this test is about the sliders
     app.query_params["rf_compare"] = "false"
-    at = _open(app)
+    at = _visit(_open(app), TABS[1])
     at.sidebar.selectbox(key="sb_sample").set_value("coffee.png").run()  # 600×400
     at.slider(key="rf_x").set_value(590).run()
     assert not at.exception
@@ -263,7 +321,7 @@ def test_a_pixel_step_inside_one_unit_computes_no_gradient(app, monkeypatch):
     import streamlit as st
 
     st.cache_data.clear()  # earlier tests in this process computed the default pixel's ERF
-    at = _open(app)
+    at = _visit(_open(app), TABS[2])
     assert not at.exception
     first = len(calls)
     assert first >= 1  # trained (and random-weight) ERF of the default pixel

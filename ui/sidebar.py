@@ -155,6 +155,13 @@ def image_picker() -> LoadedImage:
         help="Up to the size cap in the app's settings; big images are scaled to 1024 px.",
         on_change=_on_own_image_change,
     )
+    # The drop zone's one-line hint (size cap · PNG, JPG, WEBP, GIF, BMP, TIF) is wider than
+    # the sidebar, and Streamlit cuts it with an ellipsis: let it wrap. Style only, so it
+    # takes no place among the sidebar's elements (tests/test_browser_truncation.py).
+    st.html(
+        "<style>[data-testid='stFileUploaderDropzoneInstructions'] span"
+        " { white-space: normal; }</style>"
+    )
     from_camera = False
     # In class: photograph the room or a student's drawing. Off by default, so no page
     # asks for the camera until someone wants it; a photo taken wins over an upload.
