@@ -16,7 +16,7 @@ from deeplab_viz.models.registry import REAL_PHOTO_MODEL
 from deeplab_viz.palette import overlay
 from deeplab_viz.plots import aspp as P
 from ui import aspp_cache as C
-from ui import cache, links
+from ui import cache, links, pick
 from ui.sidebar import current_lesson
 
 # option shown (and kept in the link) → branch_map mode
@@ -134,11 +134,16 @@ def footprint_section(lesson, probe, open_: bool) -> None:
                 pixel_yx=(y, x),
                 kinds=kinds,
                 colours=colours,
-                title=f"Taps of every branch around ({x}, {y})",
+                title=f"Taps of every branch around ({x}, {y}) · click to move",
                 width_hint=640,
+                clickable=True,
             ),
             width="stretch",
             key="aspp_footprint_fig",
+            on_select=pick.on_click_set(
+                "aspp_footprint_fig", "aspp_x", "aspp_y", width=img_w, height=img_h
+            ),
+            selection_mode="points",
         )
     notes = []
     for f in fps:

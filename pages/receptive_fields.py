@@ -19,7 +19,7 @@ from deeplab_viz.atrous import effective_kernel_size
 from deeplab_viz.inference import resized_hw
 from deeplab_viz.links import Text
 from deeplab_viz.plots import receptive_field as P
-from ui import links
+from ui import links, pick
 from ui.sidebar import current_lesson
 
 MAX_SAMPLES = 8
@@ -269,11 +269,16 @@ with t_model:
                     rgb,
                     rects,
                     centre_yx=(pick_y, pick_x),
-                    title="Theoretical RFs around the picked pixel",
+                    title="Theoretical RFs around the picked pixel · click to move it",
                     width_hint=560,
+                    clickable=True,
                 ),
                 width="stretch",
                 key="rf_boxes_fig",
+                on_select=pick.on_click_set(
+                    "rf_boxes_fig", "rf_x", "rf_y", width=img_w, height=img_h
+                ),
+                selection_mode="points",
             )
         with c_tab:
             st.dataframe(

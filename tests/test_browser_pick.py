@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 from browser_support import chromium_available, exceptions, wait_idle
@@ -86,6 +86,24 @@ PICKS = {
         10,
         (0.5, 0.5),
         lambda x, y: x > 10 and y > 10,  # moved towards the middle
+    ),
+    # Receptive fields, tab 2: the picked pixel, image pixels
+    "receptive_fields": Pick(
+        "receptive_fields?rf_tab=" + quote("2 · RFs in the model") + "&rf_x=10&rf_y=10",
+        "rf_boxes_fig",
+        ("rf_x", "rf_y"),
+        10,
+        (0.5, 0.5),
+        lambda x, y: x > 10 and y > 10,  # moved inwards (the view reaches past the image)
+    ),
+    # ASPP explorer, tab 1: the picked pixel, image pixels
+    "aspp_explorer": Pick(
+        "aspp_explorer?aspp_x=10&aspp_y=10",
+        "aspp_footprint_fig",
+        ("aspp_x", "aspp_y"),
+        10,
+        (0.5, 0.5),
+        lambda x, y: x > 10 and y > 10,
     ),
     # Gridding on your image: the zoom's centre, image pixels
     "gridding": Pick(

@@ -38,7 +38,7 @@ from .colours import (
     unit_range,
     value_colours,
 )
-from .common import FONT, house_style
+from .common import FONT, add_pick_targets, house_style
 from .common import png_uri as _png_uri
 
 __all__ = [
@@ -250,6 +250,7 @@ def footprint_figure(
     title: str | None = None,
     width_hint: int = 900,
     max_margin: float = 1.0,
+    clickable: bool = False,
 ) -> go.Figure:
     """Every branch's sampling taps around ``pixel_yx``, drawn on the image in image pixels.
 
@@ -400,6 +401,8 @@ def footprint_figure(
         legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, font=dict(size=16)),
         margin=dict(l=10, r=10, t=top, b=legend_px + 10),
     )
+    if clickable:  # a click on the picture picks the pixel (ui/pick.py)
+        add_pick_targets(fig, rgb.shape, width_px=width_hint)
     return fig
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -108,6 +109,26 @@ def pick_grid(size: int, *, targets: int = 64) -> np.ndarray:
     return np.minimum(np.arange(n) * step + (step - 1) / 2, size - 1)
 
 
+def add_pick_targets(
+    fig: go.Figure,
+    hw: Sequence[int],
+    *,
+    width_px: int = 640,
+    hover: str = "click: pick this pixel (x=%{x:.0f}, y=%{y:.0f})",
+    targets: int = 64,
+) -> go.Figure:
+    """Click targets over an (h, w) image already drawn in ``fig`` in image pixels.
+
+    About ``targets`` per side; ``width_px`` (the figure's width on the page) sizes the
+    markers so that every spot of the picture is covered.
+    """
+    h, w = (int(v) for v in hw[:2])
+    ys, xs = pick_grid(h, targets=targets), pick_grid(w, targets=targets)
+    marker = max(4, min(18, int(1.2 * width_px / max(len(xs), 1) * w / max(h, w))))
+    fig.add_trace(click_targets(ys, xs, marker_px=marker, hover=hover))
+    return fig
+
+
 def pickable_image_figure(
     image: np.ndarray,
     *,
@@ -124,10 +145,8 @@ def pickable_image_figure(
     arr = np.asarray(image)
     h, w = arr.shape[:2]
     fig = go.Figure(go.Image(source=png_uri(arr), hoverinfo="skip"))
-    ys, xs = pick_grid(h, targets=targets), pick_grid(w, targets=targets)
-    width_px = 760  # a typical column on a 1600 px window; markers must cover a bin
-    marker = max(4, min(18, int(1.2 * width_px / max(len(xs), 1) * w / max(h, w))))
-    fig.add_trace(click_targets(ys, xs, marker_px=marker, hover=hover))
+    # 760 px: a typical column on a 1600 px window
+    add_pick_targets(fig, (h, w), width_px=760, hover=hover, targets=targets)
     for m in marks or []:
         fig.add_trace(m)
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5], constrain="domain")

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from ..receptive_field import ModelRFRow, RFRow
-from .common import FONT, house_style
+from .common import FONT, add_pick_targets, house_style
 from .common import png_uri as _png_uri
 
 __all__ = [
@@ -262,6 +262,7 @@ def rf_boxes_figure(
     title: str | None = None,
     max_margin: float = 0.35,
     width_hint: int = 640,
+    clickable: bool = False,
 ) -> go.Figure:
     """The image with one square per receptive field and a cross at the picked pixel.
 
@@ -291,6 +292,8 @@ def rf_boxes_figure(
     height = int(min(max(plot_w * (y1 - y0) / (x1 - x0) + top + legend_px + 20, 300), 1000))
     house_style(fig, title=title, height=height)
     fig.update_layout(margin=dict(l=10, r=10, t=top, b=legend_px + 10))
+    if clickable:  # a click on the picture picks the pixel (ui/pick.py)
+        add_pick_targets(fig, rgb.shape, width_px=width_hint)
     return fig
 
 
