@@ -54,7 +54,7 @@ os.environ.setdefault("DEEPLAB_VIZ_OFFLINE", "1")
 SCHEMA = "atrous-lab/page_latency/1"
 APP = ROOT / "app.py"
 HOME = "home"
-QUICK_PAGES = ("home", "dilated_convolution")
+QUICK_PAGES = ("home", "dilated_convolution@Sampling grid")
 BUDGETS = {"widget_change_s": 1.0, "page_open_s": 3.0}
 # What a lecturer touches: settings. Buttons (actions that start a measurement),
 # text inputs (no generic valid value) and uploads are left out, and recorded as such.
@@ -450,8 +450,11 @@ class Bench:
         from streamlit.testing.v1 import AppTest
 
         at = AppTest.from_file(str(APP), default_timeout=self.timeout)
-        if page != HOME:
-            at.switch_page(f"pages/{page}.py")
+        stem, tab = split_variant(page)
+        if tab is not None:  # the tab travels in the link, as a shared link opens it
+            at.query_params[page_tabs(stem)[0]] = tab
+        if stem != HOME:
+            at.switch_page(f"pages/{stem}.py")
         return at
 
     def run(self, at) -> tuple[float | None, str | None]:
@@ -485,7 +488,7 @@ class Bench:
         dt, err = self.run(at)
         if err is None:
             landed = self.landed_on(at)
-            if landed is not None and landed != page:
+            if landed is not None and landed != split_variant(page)[0]:
                 err = f"opened {landed!r} instead of {page!r}"
         return at, dt, err
 
@@ -672,13 +675,61 @@ def app_pages() -> dict[str, str]:
             isinstance(t, ast.Name) and t.id == "SECTIONS" for t in node.targets
         ):
             sections = ast.literal_eval(node.value)
-            return {
+            pages = {
                 Path(f).stem: title
                 for items in sections.values()
                 for f, title, _ in items
                 if (ROOT / "pages" / f).exists()
             }
+            out: dict[str, str] = {}
+            for stem, title in pages.items():
+                tabs = page_tabs(stem)
+                if tabs is None:
+                    out[stem] = title
+                else:  # one entry per tab: only the open tab computes, so each is a page
+                    for label in tabs[1]:
+                        out[f"{stem}{TAB_SEP}{label}"] = f"{title} · {label}"
+            return out
     raise RuntimeError("SECTIONS not found in app.py")
+
+
+TAB_SEP = "@"  # "receptive_fields@3 · Effective RF": a page opened on one of its tabs
+
+
+def split_variant(page: str) -> tuple[str, str | None]:
+    """("receptive_fields", "3 · Effective RF") from a page entry; (stem, None) untabbed."""
+    stem, sep, tab = page.partition(TAB_SEP)
+    return stem, (tab if sep else None)
+
+
+def page_tabs(stem: str) -> tuple[str, list[str]] | None:
+    """The link key and labels of a page's ``links.tabs(st, LABELS, key=...)``, read from
+    its source (None for a page without tabs)."""
+    path = ROOT / "pages" / f"{stem}.py"
+    if not path.exists():
+        return None
+    tree = ast.parse(path.read_text())
+    lists = {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and isinstance(node.value, ast.List)
+    }
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "tabs"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "links"
+        ):
+            key = next((k.value for k in node.keywords if k.arg == "key"), None)
+            arg = node.args[1] if len(node.args) > 1 else None
+            labels = lists.get(arg.id) if isinstance(arg, ast.Name) else arg
+            if isinstance(key, ast.Constant) and isinstance(labels, ast.List):
+                return key.value, [ast.literal_eval(e) for e in labels.elts]
+    return None
 
 
 def build_report(state: dict) -> dict:
@@ -896,10 +947,13 @@ def main(argv: list[str] | None = None) -> int:
 
     all_pages = app_pages()
     if args.pages:
-        wanted = [p.strip().removesuffix(".py") for p in args.pages.split(",") if p.strip()]
-        unknown = [p for p in wanted if p not in all_pages]
+        asked = [p.strip().removesuffix(".py") for p in args.pages.split(",") if p.strip()]
+        unknown = [
+            p for p in asked if not any(split_variant(q)[0] == p or q == p for q in all_pages)
+        ]
         if unknown:
             ap.error(f"unknown pages {unknown}; the app has {list(all_pages)}")
+        wanted = [q for q in all_pages if q in asked or split_variant(q)[0] in asked]
     else:
         wanted = list(QUICK_PAGES if args.quick else all_pages)
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)

@@ -127,7 +127,7 @@ def test_quick_run_writes_consistent_json(tmp_path):
     assert data["schema"] == "atrous-lab/page_latency/1" and data["mode"] == "quick"
     assert data["complete"] is True and data["elapsed_s"] > 0
     settings = data["settings"]
-    assert settings["pages"] == ["home", "dilated_convolution"]
+    assert settings["pages"] == ["home", "dilated_convolution@Sampling grid"]  # a tab: a page
     assert settings["repeats"] == 1 and settings["max_widgets_per_page"] == 1
     assert settings["conditions"] == ["quiet", "contended"]
     assert settings["defaults"]["model"] and settings["defaults"]["image"]
@@ -167,3 +167,22 @@ def test_quick_run_writes_consistent_json(tmp_path):
         assert c["over_budget"] == [
             n for n, p in c["pages"].items() if not p["budget"]["within_budget"]
         ]
+
+
+def test_tabbed_pages_are_measured_tab_by_tab():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "page_latency", ROOT / "bench" / "page_latency.py"
+    )
+    pl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pl)
+    key, labels = pl.page_tabs("receptive_fields")
+    assert key == "rf_tab" and labels[-1] == "3 · Effective RF"
+    assert pl.page_tabs("home") is None
+    pages = pl.app_pages()
+    assert "receptive_fields@3 · Effective RF" in pages and "receptive_fields" not in pages
+    assert "home" in pages and pl.split_variant("aspp_explorer@2 · Branch maps") == (
+        "aspp_explorer",
+        "2 · Branch maps",
+    )
