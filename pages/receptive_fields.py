@@ -464,13 +464,22 @@ def erf_section(lesson, pixel_yx, input_hw, open_: bool) -> None:
         return
     params = (model.spec, lesson.image.key, lesson.size, target, unit, inputs, n)
     shallow = target in ("stage:stem", "stage:layer1", "stage:layer2")
-    heavy = model.entry.family == "resnet" and model.device.type == "cpu" and not shallow
+    deep_resnet = model.entry.family == "resnet" and model.device.type == "cpu" and not shallow
+    # over the 1 s a widget change may take (bench/page_latency.py): only on a click
+    heavy = deep_resnet or inputs == "noise"
     done = st.session_state.setdefault("rf_erf_done", set())
     if heavy and params not in done:
         st.info(
-            f"A gradient through {model.spec.name} up to {targets[target]} takes tens of "
-            f"seconds on a CPU, and this view needs {n * len(runs)}. Results are kept once "
-            "computed; the stem and layer1–2 are quick.",
+            (
+                f"A gradient through {model.spec.name} up to {targets[target]} takes tens of "
+                f"seconds on a CPU, and this view needs {n * len(runs)}. Results are kept once "
+                "computed; the stem and layer1–2 are quick."
+            )
+            if deep_resnet
+            else (
+                f"Averaging over {n} random inputs takes {n * len(runs)} gradients: a few "
+                "seconds on a CPU. Results are kept once computed, per unit."
+            ),
             icon="⏳",
         )
         if not st.button("Compute the ERF", key="rf_erf_go", type="primary"):
@@ -478,13 +487,18 @@ def erf_section(lesson, pixel_yx, input_hw, open_: bool) -> None:
         done.add(params)
 
     results = []
-    for label, random in runs:
+    bar = st.progress(0.0, text="Computing the gradients…") if heavy else None
+    for i, (label, random) in enumerate(runs):
         try:
             res = _erf(*params, random, model, lesson.image)
         except (ValueError, RuntimeError) as exc:
             st.error(f"The gradient could not be computed: {exc}", icon="⚠️")
             return
         results.append((label, res))
+        if bar is not None:
+            bar.progress((i + 1) / len(runs), text=f"Computed: {label}")
+    if bar is not None:
+        bar.empty()
 
     rgb = lesson.image.rgb
     single = len(results) == 1

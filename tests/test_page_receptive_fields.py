@@ -265,6 +265,11 @@ def test_query_params_reproduce_the_view(app):
     assert at.query_params["rf_preset"] == "ResNet-50 @ OS 8"
     assert at.query_params["rf_layers"] == "7,2,1;3,2,1;3,1,2"
     assert at.query_params["rf_boxes"] == ["stage3", "stage5"]
+    # averaging over random inputs is over the 1 s budget: it waits for a click
+    assert "50% of the gradient" not in _metrics(at)
+    assert any("random inputs takes 2 gradients" in i.value for i in at.main.info)
+    at.button(key="rf_erf_go").click().run()
+    assert not at.exception
     metrics = _metrics(at)
     assert len(metrics["50% of the gradient"]) == 1  # trained only
     captions = " ".join(c.value for c in at.main.caption)
