@@ -127,7 +127,8 @@ def footprint_section(lesson, probe, open_: bool) -> None:
     fps = A.footprints(probe, (y, x))
     c_fig, c_txt = st.columns([2, 1], gap="medium")
     with c_fig:
-        st.plotly_chart(
+        pick.chart(
+            st,
             P.footprint_figure(
                 lesson.image.rgb,
                 fps,
@@ -138,12 +139,11 @@ def footprint_section(lesson, probe, open_: bool) -> None:
                 width_hint=640,
                 clickable=True,
             ),
-            width="stretch",
             key="aspp_footprint_fig",
-            on_select=pick.on_click_set(
-                "aspp_footprint_fig", "aspp_x", "aspp_y", width=img_w, height=img_h
-            ),
-            selection_mode="points",
+            x_key="aspp_x",
+            y_key="aspp_y",
+            width=img_w,
+            height=img_h,
         )
     notes = []
     for f in fps:

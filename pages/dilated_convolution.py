@@ -169,13 +169,15 @@ def image_view(img: np.ndarray, k: int, r: int, os_: int, label: str) -> None:
     )
     fig_col, num_col = st.columns([3, 1.1])
     fig = image_taps_figure(img, taps, (py, px))
-    fig_col.plotly_chart(
+    pick.chart(
+        fig_col,
         fig,
-        width="stretch",
-        theme=None,
         key="dc_img_fig",
-        on_select=pick.on_click_set("dc_img_fig", "dc_px", "dc_py", width=W, height=H),
-        selection_mode="points",
+        x_key="dc_px",
+        y_key="dc_py",
+        width=W,
+        height=H,
+        theme=None,
         config={"displaylogo": False},
     )
     n_valid = int(taps.valid.sum())

@@ -264,7 +264,8 @@ with t_model:
                 )
         c_img, c_tab = st.columns([5, 4], gap="medium")
         with c_img:
-            st.plotly_chart(
+            pick.chart(
+                st,
                 P.rf_boxes_figure(
                     rgb,
                     rects,
@@ -273,12 +274,11 @@ with t_model:
                     width_hint=560,
                     clickable=True,
                 ),
-                width="stretch",
                 key="rf_boxes_fig",
-                on_select=pick.on_click_set(
-                    "rf_boxes_fig", "rf_x", "rf_y", width=img_w, height=img_h
-                ),
-                selection_mode="points",
+                x_key="rf_x",
+                y_key="rf_y",
+                width=img_w,
+                height=img_h,
             )
         with c_tab:
             st.dataframe(

@@ -55,6 +55,31 @@ def on_click_set(
     return callback
 
 
+def chart(
+    container,
+    fig,
+    *,
+    key: str,
+    x_key: str,
+    y_key: str,
+    width: int,
+    height: int,
+    to_value: Callable[[float, int], int] = pixel_value,
+    **kwargs,
+) -> None:
+    """A figure with click targets (``clickable=True`` or :func:`pickable_image_figure`)
+    drawn so that a click on it moves the sliders ``x_key``/``y_key`` of a
+    ``width`` × ``height`` image."""
+    container.plotly_chart(
+        fig,
+        width="stretch",
+        key=key,
+        on_select=on_click_set(key, x_key, y_key, width=width, height=height, to_value=to_value),
+        selection_mode="points",
+        **kwargs,
+    )
+
+
 def pickable_image(
     container,
     image: np.ndarray,
@@ -69,12 +94,15 @@ def pickable_image(
 ) -> None:
     """``image`` drawn so that a click on it moves the pixel sliders ``x_key``/``y_key``."""
     h, w = np.asarray(image).shape[:2]
-    container.plotly_chart(
+    chart(
+        container,
         pickable_image_figure(image, height=height, marks=marks, hover=hover),
-        width="stretch",
-        theme=None,
         key=key,
-        on_select=on_click_set(key, x_key, y_key, width=w, height=h, to_value=to_value),
-        selection_mode="points",
+        x_key=x_key,
+        y_key=y_key,
+        width=w,
+        height=h,
+        to_value=to_value,
+        theme=None,
         config={"displaylogo": False, "displayModeBar": False},
     )
