@@ -36,6 +36,9 @@ BRANCHES = ["1×1", "rate 12", "rate 24", "rate 36", "image pooling", "bias"]
 pytestmark = needs_weights
 
 
+SHARES_TAB = "3 · Projection shares"  # the ASPP explorer's tab with the shares table
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
     """torchvision's state dict of the model, seeded random weights, saved once."""
@@ -196,6 +199,7 @@ def test_the_app_loads_the_checkpoint_as_trained(app, hub, checkpoint):
     app.query_params["sb_model"] = NAME
     app.query_params["sb_os"] = "16"
     app.query_params["sb_size"] = "257"
+    app.query_params["aspp_tab"] = SHARES_TAB  # where the projection shares are drawn
     at = app.run()
     assert not at.exception
     assert not at.main.warning and not at.sidebar.warning
@@ -231,7 +235,14 @@ def test_the_app_loads_the_checkpoint_as_trained(app, hub, checkpoint):
 @pytest.mark.slow
 def test_the_app_falls_back_from_a_corrupt_checkpoint_in_one_sentence(app, hub):
     _damage(hub, "garbage")
-    at = open_page(app, "pages/aspp_explorer.py", sb_model=NAME, sb_os="16", sb_size="257")
+    at = open_page(
+        app,
+        "pages/aspp_explorer.py",
+        sb_model=NAME,
+        sb_os="16",
+        sb_size="257",
+        aspp_tab=SHARES_TAB,
+    )
     (warning,) = [w.value for w in at.main.warning]
     assert warning.startswith(f"The weights file of {NAME} on this computer is damaged")
     assert f"so {R.REAL_PHOTO_MODEL} runs instead" in warning and str(hub) not in warning
