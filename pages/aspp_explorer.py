@@ -103,9 +103,7 @@ t_fp, t_maps, t_share, t_off, t_cam = links.tabs(st, TABS, key="aspp_tab", label
 def footprint_section(lesson, probe, open_: bool) -> None:
     intro = st.container()  # filled when open: the widgets below keep their place
     img_h, img_w = probe.image_hw
-    for k, n in (("aspp_x", img_w), ("aspp_y", img_h)):  # a new, smaller image: stay on it
-        if k in st.session_state and st.session_state[k] > n - 1:
-            st.session_state[k] = n // 2
+    pick.keep_inside(img_w, img_h, "aspp_x", "aspp_y")  # a new, smaller image: stay on it
     c1, c2 = st.columns(2)
     x = links.slider(c1, "Picked pixel x (image pixels)", 0, img_w - 1, img_w // 2, key="aspp_x")
     y = links.slider(c2, "Picked pixel y (image pixels)", 0, img_h - 1, img_h // 2, key="aspp_y")

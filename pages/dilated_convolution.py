@@ -162,6 +162,7 @@ def image_view(img: np.ndarray, k: int, r: int, os_: int, label: str) -> None:
         "sliders or click the picture."
     )
     a, b = st.columns(2)
+    pick.keep_inside(w, h, "dc_px", "dc_py")  # a narrower image: stay on it
     px = links.slider(a, "Pixel x", 0, w - 1, w // 2, key="dc_px")
     py = links.slider(b, "Pixel y", 0, h - 1, h // 2, key="dc_py")
     taps = atrous.image_taps(

@@ -250,6 +250,7 @@ if rates is not None:
                     pics.append((title, artifact(lesson.image.key, lesson.size, rr, noise, img)))
             h, w = img.shape[:2]
             a, b = st.columns(2)
+            pick.keep_inside(w, h, "gr_zx", "gr_zy")  # a narrower image: stay on it
             zx = links.slider(a, "Zoom centre x (px)", 0, w - 1, w // 2, key="gr_zx")
             zy = links.slider(b, "Zoom centre y (px)", 0, h - 1, h // 2, key="gr_zy")
             box = zoom_box((h, w), (zy, zx), ZOOM)

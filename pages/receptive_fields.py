@@ -42,9 +42,7 @@ t_calc, t_model, t_erf = links.tabs(st, TABS, key="rf_tab", label="Part of the p
 
 with pixel_row:
     px_col, py_col = st.columns(2)
-    for key, n in (("rf_x", img_w), ("rf_y", img_h)):  # a new, smaller image: stay on it
-        if key in st.session_state and st.session_state[key] > n - 1:
-            st.session_state[key] = n // 2
+    pick.keep_inside(img_w, img_h, "rf_x", "rf_y")  # a new, smaller image: stay on it
     pixel_help = "The pixel whose receptive fields tabs 2 and 3 show."
     pick_x = links.slider(
         px_col,

@@ -155,3 +155,21 @@ def test_architecture_only_model_is_named(app):
     assert not at.exception
     assert "architecture only (random weights)" in _text(at)
     assert at.selectbox(key="gr_stage").value == "layer4"
+
+
+def test_the_zoom_centre_follows_a_narrower_image(app):
+    """A centre kept from a wide image moves inside a narrow one (not past the slider's end)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    at = _open(app, gr_view="On your image")
+    at.slider(key="gr_zx").set_value(at.slider(key="gr_zx").max).run()
+    buf = io.BytesIO()
+    Image.fromarray(np.full((640, 48, 3), 120, np.uint8)).save(buf, format="PNG")
+    at.sidebar.file_uploader(key="sb_upload").upload("tall.png", buf.getvalue(), "image/png").run()
+    assert not at.exception
+    zx = at.slider(key="gr_zx")
+    assert zx.max < 100 and zx.value == (zx.max + 1) // 2
+    assert f"around x={zx.value}," in _text(at)

@@ -15,6 +15,15 @@ import streamlit as st
 from deeplab_viz.plots.common import pickable_image_figure
 
 
+def keep_inside(width: int, height: int, x_key: str, y_key: str) -> None:
+    """Before the pixel sliders ``x_key``/``y_key`` are drawn for a ``width`` × ``height``
+    image: a value kept from a larger image (the session's; links.slider checks the
+    link's) moves to the middle instead of sitting past the slider's end."""
+    for key, n in ((x_key, width), (y_key, height)):
+        if key in st.session_state and st.session_state[key] > n - 1:
+            st.session_state[key] = n // 2
+
+
 def clicked(fig_key: str) -> tuple[float, float] | None:
     """The (x, y) image pixel of the last click on the chart ``fig_key``, if any."""
     state = st.session_state.get(fig_key)
