@@ -58,6 +58,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from deeplab_viz import timing  # noqa: E402
 from deeplab_viz.cost import count_flops, machine_info  # noqa: E402
 from deeplab_viz.inference import DEFAULT_SIZE, prepare  # noqa: E402
 from deeplab_viz.models import ModelSpec, build_model, load_base  # noqa: E402
@@ -109,18 +110,11 @@ def summary(runs: list[float]) -> dict[str, object]:
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Time each function ``repeats`` times, round-robin with a rotating order, in ms."""
-    for fn in fns.values():  # warm-up: first-call allocations, oneDNN primitive caches
-        fn()
-        fn()
-    names = list(fns)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
-        for n in names[r % len(names) :] + names[: r % len(names)]:
-            t0 = time.perf_counter()
-            fns[n]()
-            times[n].append((time.perf_counter() - t0) * 1000)
-    return times
+    """Each function timed ``repeats`` times round-robin, order rotating, in ms, after two
+    warm-up rounds (first-call allocations, oneDNN primitive caches):
+    :func:`deeplab_viz.timing.interleaved`, the app's own."""
+    spreads = timing.interleaved(fns, repeats=repeats, warmup=2)
+    return {n: list(sp.runs_ms) for n, sp in spreads.items()}
 
 
 def quartiles(r: np.ndarray) -> dict[str, float]:
