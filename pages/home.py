@@ -3,17 +3,12 @@
 import streamlit as st
 
 from deeplab_viz.palette import hex_color, overlay, voc_colours
-from ui import cache
+from ui import cache, prose
 from ui.sidebar import current_lesson
 
 lesson = current_lesson()
 st.title("Atrous Lab")
-st.markdown(
-    "Atrous (dilated) convolution spreads a small kernel's taps apart, so a network can "
-    "see far without shrinking its feature maps. **DeepLab** is built on that idea. "
-    "Below, a real DeepLab segments the image chosen in the sidebar; the pages on the "
-    "left take it apart, one idea each."
-)
+prose.show("home", "intro")
 seg = cache.probe(lesson.spec, lesson.image.key, lesson.size, lesson.image)
 
 c1, c2 = st.columns(2)
@@ -38,8 +33,13 @@ for name, frac in seg.fractions().items():
     )
 st.markdown(" ".join(chips), unsafe_allow_html=True)
 st.caption(
-    f"Model input {seg.model_input_hw[1]}×{seg.model_input_hw[0]} px · this forward pass "
-    f"took {seg.timings_ms['total']:.0f} ms on {lesson.model.spec.device} (one run; GPU and "
-    "cost measures medians) · ASPP branches: "
-    f"{', '.join(b.name for b in seg.branches)}"
+    prose.text(
+        "home",
+        "footer",
+        width=seg.model_input_hw[1],
+        height=seg.model_input_hw[0],
+        ms=f"{seg.timings_ms['total']:.0f}",
+        device=lesson.model.spec.device,
+        branches=", ".join(b.name for b in seg.branches),
+    )
 )
