@@ -403,3 +403,49 @@ def test_erf_unit_is_the_cache_key_of_a_pixel(mnv3) -> None:
     for kwargs in ({}, {"pixel_yx": (0, 0), "unit_yx": (0, 0)}, {"unit_yx": (99, 0)}):
         with pytest.raises(ValueError):
             E.image_erf(mnv3, rgb, **common, **kwargs)
+
+
+def test_kept_graph_gives_every_unit_the_fresh_forward_gives(mnv3) -> None:
+    """One forward kept, several backwards: each unit as a fresh forward+backward gives."""
+    import threading
+
+    rgb = np.random.default_rng(3).integers(0, 255, (60, 90, 3), dtype=np.uint8)
+    rnd = E.random_like(mnv3.module, seed=0)
+    for module in (None, rnd):
+        graph = E.image_graph(mnv3, rgb, size=129, target="logits", module=module)
+        for unit in ((0, 0), (2, 7), (5, 8), (2, 7)):  # the graph survives reuse
+            fresh = E.image_erf(mnv3, rgb, size=129, target="logits", unit_yx=unit, module=module)
+            kept = E.image_erf(
+                mnv3, rgb, size=129, target="logits", unit_yx=unit, module=module, graph=graph
+            )
+            np.testing.assert_allclose(kept.erf_input, fresh.erf_input, rtol=1e-5, atol=1e-12)
+            assert kept.total == pytest.approx(fresh.total, rel=1e-5)
+            assert kept.mass_sides == fresh.mass_sides and kept.unit_yx == fresh.unit_yx
+    # shared between threads (a cached resource): the lock serialises the backwards
+    graph = E.image_graph(mnv3, rgb, size=129, target="logits")
+    out: dict[tuple[int, int], np.ndarray] = {}
+
+    def one(unit: tuple[int, int]) -> None:
+        out[unit] = graph(unit).numpy()
+
+    threads = [threading.Thread(target=one, args=((u, u),)) for u in range(4)]  # 6×9 map
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for u in range(4):
+        np.testing.assert_allclose(out[(u, u)], graph((u, u)).numpy(), rtol=1e-6)
+
+
+def test_kept_graph_refuses_another_target_size_or_noise(mnv3) -> None:
+    rgb = np.zeros((60, 90, 3), np.uint8)
+    graph = E.image_graph(mnv3, rgb, size=129, target="logits")
+    common = {"unit_yx": (0, 0), "graph": graph}
+    with pytest.raises(ValueError, match="kept graph is of 'logits'"):
+        E.image_erf(mnv3, rgb, size=129, target="stage:stage2", **common)
+    with pytest.raises(ValueError, match="kept graph"):
+        E.image_erf(mnv3, rgb, size=257, target="logits", **common)
+    with pytest.raises(ValueError, match="inputs must be 'image'"):
+        E.image_erf(mnv3, rgb, size=129, target="logits", inputs="noise", **common)
+    with pytest.raises(ValueError, match="outside"):
+        graph((99, 0))
