@@ -44,9 +44,19 @@ def free_port() -> int:
 
 
 class Server:
-    """``streamlit run app.py`` on a free loopback port, stopped on exit."""
+    """``streamlit run app.py`` on a free loopback port, stopped on exit.
 
-    def __init__(self, *, env: dict[str, str] | None = None) -> None:
+    ``command`` replaces ``streamlit run app.py`` with another way of starting the same
+    app (``atrous-lab app --``); the server flags are appended to it.
+    """
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
@@ -54,11 +64,7 @@ class Server:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
+                *(command or [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]),
                 "--server.port",
                 str(self.port),
                 "--server.address",
@@ -70,7 +76,7 @@ class Server:
                 "--browser.gatherUsageStats",
                 "false",
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=full_env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -85,10 +85,7 @@ def test_a_fresh_venv_gets_a_working_atrous_lab_command_and_app(wheel, tmp_path)
     The venv borrows this environment's third-party packages through a .pth file (no
     download), but not the repository: it runs from a folder outside it.
     """
-    import socket
     import sysconfig
-    import time
-    import urllib.request
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -134,26 +131,14 @@ def test_a_fresh_venv_gets_a_working_atrous_lab_command_and_app(wheel, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TITLE Atrous Lab" in out.stdout
     # and `atrous-lab app` serves it (the shipped config applies: no browser is opened)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [cli, "app", "--", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    from browser_support import Server
+
+    server = Server(env=env, command=[str(cli), "app", "--"], cwd=tmp_path)
     try:
-        deadline, health = time.monotonic() + 120, None
-        while time.monotonic() < deadline and server.poll() is None and health != "ok":
-            try:
-                url = f"http://127.0.0.1:{port}/_stcore/health"
-                health = urllib.request.urlopen(url, timeout=2).read().decode()
-            except OSError:
-                time.sleep(0.5)
-        assert health == "ok", server.poll()
+        server.wait_healthy(timeout_s=120)
     finally:
-        server.terminate()
-        log = server.communicate(timeout=60)[0]
-    assert "Traceback" not in log, log
+        server.stop()
+    assert "Traceback" not in server.log_text()
 
 
 def test_app_command_finds_the_checkout_and_says_so_when_the_app_is_missing(
