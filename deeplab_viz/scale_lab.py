@@ -14,6 +14,10 @@
 - :func:`rf_reach`: the receptive field of a picked pixel against the extent of the
   object under it: does a square of side *S* centred at the pixel reach the object's
   outline, does it hold the whole object?
+- The Scale lab page's tables and the numbers its sentences choose from: score tables
+  (:func:`score_table`, :func:`reference_table`), the fields drawn around a picked pixel
+  (:func:`rf_fields`, :func:`reach_table`), the shipped trends (:func:`size_trends`,
+  :func:`kept_shares`, :func:`branch_summary`, :func:`hardly_found`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ import torch
 from . import eval_shapes as ES
 from . import shapes_world as SW
 from .eval_shapes import normalise  # the models' input; SL.normalise for pages and tests
+from .plots.shapes import bucket_label
+from .receptive_field.model import model_rf_table
+
+STRIDES: tuple[int, ...] = (8, 16, 32)  # the output strides the scale lab compares
 
 # --------------------------------------------------------------------------- scenes
 
@@ -490,3 +498,160 @@ def largest_object_pixel(scene: SW.Scene) -> tuple[int, int]:
     depth = depth_map(own, border_outside=True)
     y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
     return int(y), int(x)
+
+
+# --------------------------------------------------------------------------- page tables
+
+
+def fmt_score(v: float | None) -> str:
+    """A score as the tables show it: two decimals, "—" when there is none."""
+    return "—" if v is None else f"{v:.2f}"
+
+
+def score_table(rows: Sequence[ConfigRow]) -> list[dict[str, str]]:
+    """One table row per configuration: IoU per size bucket, mIoU and boundary F."""
+    return [
+        {
+            "configuration": r.label,
+            **{bucket_label(b): fmt_score(r.scores.iou_by_size.get(b)) for b in SW.BUCKET_NAMES},
+            "mIoU": fmt_score(r.scores.miou),
+            "boundary F": fmt_score(r.scores.boundary_f),
+        }
+        for r in rows
+    ]
+
+
+def reference_table(rows: Sequence[dict]) -> list[dict[str, str]]:
+    """:func:`score_table` of the shipped rows (:func:`metrics_rows`)."""
+    return [
+        {
+            "configuration": f"OS {r['output_stride']}"
+            + (f" − {r['dropped']}" if r.get("dropped") else ""),
+            **{bucket_label(b): fmt_score(r["iou_by_size"].get(b)) for b in SW.BUCKET_NAMES},
+            "mIoU": fmt_score(r.get("miou")),
+            "boundary F": fmt_score(r.get("boundary_f")),
+        }
+        for r in rows
+    ]
+
+
+def visible_counts(scene: SW.Scene) -> dict[str, int]:
+    """Size bucket → how many of the scene's objects have visible pixels."""
+    counts = dict.fromkeys(SW.BUCKET_NAMES, 0)
+    for o in scene.objects:
+        if o.pixels:
+            counts[o.bucket] += 1
+    return counts
+
+
+def rf_fields(module, size: int) -> tuple[list[tuple[str, int]], list[str]]:
+    """The theoretical receptive fields drawn around a picked pixel of a ``size`` × ``size``
+    scene: (name, side in px) of layer2, layer3, the ASPP input (layer4) and each atrous
+    ASPP branch, in that order; then the names of the pooling branches (global)."""
+    rows = {r.key: r for r in model_rf_table(module, image_hw=(size, size))}
+    names, kinds = module.aspp.names, module.aspp.kinds
+    drawn = [
+        ("layer2", rows["stage:layer2"].size),
+        ("layer3", rows["stage:layer3"].size),
+        ("ASPP input (layer4)", rows["stage:layer4"].size),
+    ]
+    drawn += [
+        (f"ASPP {names[i]}", rows[f"aspp:{i}"].size) for i, k in enumerate(kinds) if k == "atrous"
+    ]
+    pooling = [f"ASPP {names[i]}" for i, k in enumerate(kinds) if k == "pooling"]
+    return drawn, pooling
+
+
+def reach_table(obj: PixelObject, fields: Sequence[tuple[str, int | None]]) -> list[dict[str, str]]:
+    """Per field (name, side; None: global): does the square reach the outline of the
+    object under the pixel, does it hold the whole object (✓ / ✗)?"""
+    table = []
+    for name, side in fields:
+        reach = obj.reach(side)
+        table.append(
+            {
+                "field": name,
+                "side": "global" if side is None else f"{side} px",
+                "reaches outline": "✓" if reach.reaches_outline else "✗",
+                "holds object": "✓" if reach.covers_object else "✗",
+            }
+        )
+    return table
+
+
+# --------------------------------------------------------------------------- shipped trends
+
+
+def heldout_count(table: dict | None, default: int = 200) -> int:
+    """How many held-out scenes the shipped table scored (``default`` without a table)."""
+    if not table:
+        return default
+    lo, hi = table["heldout_seeds"]
+    return hi - lo
+
+
+def size_trends(table: dict, model: str) -> dict[str, dict[int, float | None]]:
+    """Bucket → :func:`vanishing_trend` (held-out IoU at OS 8/16/32), every bucket."""
+    return {b: vanishing_trend(table, model, b) for b in SW.BUCKET_NAMES}
+
+
+def trend_lines(trends: dict[str, dict[int, float | None]]) -> str:
+    """A Markdown list: each bucket's IoU at OS 8 → 16 → 32 ("—": no number)."""
+    return "\n".join(
+        f"- **{bucket_label(b)}**: "
+        + " → ".join("—" if trends[b][o] is None else f"**{trends[b][o]:.2f}**" for o in STRIDES)
+        for b in SW.BUCKET_NAMES
+    )
+
+
+def kept_shares(trends: dict[str, dict[int, float | None]], trained: int) -> dict[str, float]:
+    """Bucket → share of its IoU at the ``trained`` stride that is left at OS 32; buckets
+    without both numbers (or with no IoU at ``trained``) are left out, and so is
+    everything when the model was trained at 32."""
+    if trained == 32:
+        return {}
+    return {
+        b: trends[b][32] / trends[b][trained]
+        for b in SW.BUCKET_NAMES
+        if trends[b][trained] and trends[b][32] is not None
+    }
+
+
+def large_keeps_most(kept: dict[str, float]) -> bool:
+    """Whether large objects keep the largest share of their IoU (:func:`kept_shares`)."""
+    return "large" in kept and kept["large"] == max(kept.values())
+
+
+@dataclass(frozen=True)
+class BranchSummary:
+    """(branch, IoU lost) of the branch small and large objects miss most, among all
+    branches and among the atrous ones (:func:`most_needed`)."""
+
+    small: tuple[str, float]
+    small_atrous: tuple[str, float]
+    large: tuple[str, float]
+    large_atrous: tuple[str, float]
+
+
+def branch_summary(table: dict, model: str, output_stride: int) -> BranchSummary | None:
+    """Which branch serves which size at ``output_stride``, or None when the shipped table
+    cannot say (no row at that stride, or no cost for one of the four)."""
+    try:
+        costs = branch_costs(table, model, output_stride)
+    except KeyError:  # no row at this stride in the metrics file
+        costs = {}
+    found = (
+        most_needed(costs, "small"),
+        most_needed(costs, "small", prefix="rate "),
+        most_needed(costs, "large"),
+        most_needed(costs, "large", prefix="rate "),
+    )
+    if None in found:
+        return None
+    return BranchSummary(*found)
+
+
+def hardly_found(trends: dict[str, dict[int, float | None]], below: float = 0.15) -> list[str]:
+    """The small buckets ("tiny", "small") whose held-out IoU stays below ``below`` at
+    every stride (a missing number counts as 0)."""
+    return [b for b in ("tiny", "small") if all((trends[b][o] or 0) < below for o in STRIDES)]

@@ -102,3 +102,58 @@ def test_gridding_artifact_constant_and_uint8() -> None:
         assert out.shape == flat.shape
         if mode != "zeros":
             np.testing.assert_allclose(out, 200 / 255, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- page helpers
+
+
+def test_rates_label_and_hdc_rows_read_the_rule_layer_by_layer() -> None:
+    from deeplab_viz.receptive_field import hdc_check
+
+    assert G.rates_label((2, 2, 2)) == "[2, 2, 2]"
+    rows = G.hdc_rows(hdc_check((2, 2, 2)))
+    assert [r["Mᵢ"] for r in rows] == [2, 2, 2]
+    assert [r["rate rᵢ"] for r in rows] == [2, 2, 2]
+    assert [r["check"] for r in rows] == ["r₁ ≠ 1 ✗ fail", "M₂ = 2 ≤ 3 ✓ pass", ""]
+    rows = G.hdc_rows(hdc_check((1, 2, 9)))
+    assert [r["Mᵢ"] for r in rows] == [3, 5, 9]
+    assert rows[0]["check"] == "r₁ = 1 ✓ pass" and rows[1]["check"] == "M₂ = 5 > 3 ✗ fail"
+    assert [r["layer i"] for r in rows] == [1, 2, 3]
+
+
+def test_hdc_checklist_marks_each_check() -> None:
+    from deeplab_viz.receptive_field import hdc_check
+
+    lines = G.hdc_checklist(hdc_check((2, 2, 2))).split("\n")
+    assert lines == [
+        "- **✗ fail**: first rate is 1",
+        "- **✓ pass**: M₂ ≤ K = 3",
+        "- **✗ fail**: every cell covered (exact count)",
+    ]
+    assert G.hdc_checklist(hdc_check((1, 2, 5))).count("✓ pass") == 3
+    assert "✓ pass**: M₂ ≤ K = 3" in G.hdc_checklist(hdc_check((1,)))  # no M₂: nothing to fail
+
+
+def test_artifact_panels_name_the_pictures() -> None:
+    assert G.artifact_panels((2, 2, 2), (1, 2, 5), 0.15) == [
+        ("input + noise", None),
+        ("your stack [2, 2, 2]", (2, 2, 2)),
+        ("HDC fix [1, 2, 5]", (1, 2, 5)),
+    ]
+    assert G.artifact_panels([1, 2, 5], None, 0.0) == [
+        ("input", None),
+        ("your stack [1, 2, 5]", (1, 2, 5)),
+    ]
+
+
+def test_stage_labels_plain_chains_and_erf_titles() -> None:
+    from deeplab_viz.stage_erf import StageInfo
+
+    info = StageInfo("stage5", ((3, 2), (3, 4), (3, 4)))
+    assert G.stage_label(info) == "stage5 · rates 2, 4, 4"
+    assert G.is_plain_chain(info)
+    assert not G.is_plain_chain(StageInfo("s", ((3, 2), (5, 2))))
+    assert not G.is_plain_chain(info, kernel=5)
+    assert G.erf_title("stage5", "your image", 1) == "stage5: |∂ centre unit / ∂ input|, your image"
+    assert G.erf_title("stage5", "random", 1).endswith(", random normal input")
+    assert G.erf_title("stage5", "random", 4).endswith(", random normal input, 4 samples")

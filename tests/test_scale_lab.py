@@ -260,3 +260,113 @@ def test_deep_interior_needs_an_atrous_branch_the_outline_needs_the_1x1():
     assert cost["− 1×1"][-1] < 0.02
     deep = max(cost, key=lambda k: cost[k][-1])
     assert deep.startswith("− rate ") and cost[deep][-1] > 0.03
+
+
+# --------------------------------------------------------------------------- page tables
+
+
+def test_score_and_reference_tables_label_the_buckets():
+    scores = SL.SizeScores(
+        {"tiny": None, "small": 0.5, "medium": 0.25, "large": 1.0}, 0.6, 0.456, 1
+    )
+    table = SL.score_table([SL.ConfigRow("OS 16 − 1×1", 16, "1×1", scores)])
+    assert table == [
+        {
+            "configuration": "OS 16 − 1×1",
+            "tiny (< 12 px)": "—",
+            "small (12–32 px)": "0.50",
+            "medium (32–80 px)": "0.25",
+            "large (≥ 80 px)": "1.00",
+            "mIoU": "0.60",
+            "boundary F": "0.46",
+        }
+    ]
+    shipped = [
+        {"output_stride": 8, "dropped": None, "iou_by_size": {"tiny": 0.1}, "miou": 0.7},
+        {"output_stride": 16, "dropped": "rate 4", "iou_by_size": {}, "boundary_f": 0.5},
+    ]
+    ref = SL.reference_table(shipped)
+    assert [r["configuration"] for r in ref] == ["OS 8", "OS 16 − rate 4"]
+    assert ref[0]["tiny (< 12 px)"] == "0.10" and ref[0]["boundary F"] == "—"
+    assert ref[1]["mIoU"] == "—" and ref[1]["boundary F"] == "0.50"
+    assert list(ref[0]) == list(table[0])  # the same columns as the scene's table
+
+
+def test_visible_counts_count_objects_with_pixels(scene):
+    counts = SL.visible_counts(scene)
+    assert list(counts) == list(SW.BUCKET_NAMES)
+    assert sum(counts.values()) == sum(1 for o in scene.objects if o.pixels)
+    square = _square_scene()
+    assert SL.visible_counts(square)[square.objects[0].bucket] == 1
+
+
+def test_rf_fields_and_reach_table():
+    model = build_shapes_model("v3").eval()
+    drawn, pooling = SL.rf_fields(model, 160)
+    names = [n for n, _ in drawn]
+    assert names[:3] == ["layer2", "layer3", "ASPP input (layer4)"]
+    assert names[3:] == [f"ASPP rate {r}" for r in (2, 4, 6)]  # the atrous branches, in order
+    assert pooling == ["ASPP image pooling"]
+    sides = [s for _, s in drawn]
+    assert sides[:3] == sorted(sides[:3]) and all(s > 0 for s in sides)
+
+    obj = SL.pixel_object(_square_scene(), (39, 49))  # 10 px from the outline
+    rows = SL.reach_table(obj, [("small", 19), ("enough", 21), ("pooling", None)])
+    assert [r["side"] for r in rows] == ["19 px", "21 px", "global"]
+    assert [r["reaches outline"] for r in rows] == ["✗", "✓", "✓"]
+    assert [r["holds object"] for r in rows] == ["✗", "✓", "✓"]
+
+
+def _trend_table(tiny, small, large, drops=()):
+    """A shipped table of model "m": all branches at 8/16/32, then ``drops`` at 16."""
+    rows = [
+        {
+            "model": "m",
+            "output_stride": os_,
+            "dropped": None,
+            "iou_by_size": {"tiny": tiny[k], "small": small[k], "medium": 0.5, "large": large[k]},
+        }
+        for k, os_ in enumerate((8, 16, 32))
+    ]
+    for name, iou in drops:
+        rows.append({"model": "m", "output_stride": 16, "dropped": name, "iou_by_size": iou})
+    return {"heldout_seeds": [10, 60], "results": rows}
+
+
+def test_trends_kept_shares_and_hardly_found():
+    table = _trend_table((0.6, 0.4, 0.1), (0.1, 0.12, 0.05), (0.9, 0.9, 0.9))
+    assert SL.heldout_count(table) == 50 and SL.heldout_count(None) == 200
+    trends = SL.size_trends(table, "m")
+    assert trends["tiny"] == {8: 0.6, 16: 0.4, 32: 0.1}
+    lines = SL.trend_lines(trends).split("\n")
+    assert lines[0] == "- **tiny (< 12 px)**: **0.60** → **0.40** → **0.10**"
+    assert len(lines) == len(SW.BUCKET_NAMES)
+    kept = SL.kept_shares(trends, 16)
+    assert kept == pytest.approx({"tiny": 0.25, "small": 0.05 / 0.12, "medium": 1.0, "large": 1.0})
+    assert SL.large_keeps_most(kept)
+    assert not SL.large_keeps_most({"tiny": 1.0, "large": 0.5}) and not SL.large_keeps_most({})
+    assert SL.kept_shares(trends, 32) == {}  # trained at 32: nothing is lost
+    assert SL.hardly_found(trends) == ["small"]  # tiny is found at OS 8
+    trends["tiny"] = {8: None, 16: 0.1, 32: None}  # a missing number counts as 0
+    assert SL.hardly_found(trends) == ["tiny", "small"]
+    assert "— → **0.10** → —" in SL.trend_lines(trends)
+
+
+def test_branch_summary_names_the_branch_each_size_misses():
+    table = _trend_table(
+        (0.5, 0.5, 0.5),
+        (0.6, 0.6, 0.6),
+        (0.9, 0.9, 0.9),
+        drops=[
+            ("1×1", {"small": 0.1, "large": 0.85}),
+            ("rate 4", {"small": 0.62, "large": 0.7}),
+            ("rate 8", {"small": 0.6, "large": 0.8}),
+        ],
+    )
+    bs = SL.branch_summary(table, "m", 16)
+    assert bs.small == ("1×1", pytest.approx(0.5))
+    assert bs.small_atrous == ("rate 8", pytest.approx(0.0))
+    assert bs.large == ("rate 4", pytest.approx(0.2))
+    assert bs.large_atrous == bs.large
+    assert SL.branch_summary(table, "m", 8) is None  # no branch off at 8
+    assert SL.branch_summary(table, "m", 4) is None  # no row at all at 4
