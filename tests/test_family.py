@@ -127,6 +127,66 @@ def test_depthwise_rates():
     assert FA.depthwise_rates(sep) == {4: 1} and FA.depthwise_rates(reg) == {}
 
 
+def test_dilated_sites_count_the_wiring_by_rate():
+    wiring = [(2, 1), (1, 2), (1, 4), (1, 2), (1, 1)]
+    assert FA.dilated_sites(wiring) == {2: 2, 4: 1}
+    assert list(FA.dilated_sites([(1, 4), (1, 2)])) == [2, 4]  # sorted by rate
+    assert FA.dilated_sites([(2, 1), (1, 1)]) == {}
+
+
+BY_STRIDE = [
+    {
+        "output_stride": 8,
+        "miou_v3": 0.8,
+        "miou_plus": 0.81,
+        "boundary_f_v3": 0.61,
+        "boundary_f_plus": 0.62,
+    },
+    {
+        "output_stride": 16,
+        "miou_v3": 0.7512,
+        "miou_plus": 0.8,
+        "boundary_f_v3": 0.5,
+        "boundary_f_plus": 0.6,
+    },
+    {
+        "output_stride": 32,
+        "miou_v3": 0.5,
+        "miou_plus": 0.7,
+        "boundary_f_v3": 0.304,
+        "boundary_f_plus": 0.55,
+    },
+]
+
+
+def test_stride_rows_show_three_decimals():
+    rows = FA.stride_rows(BY_STRIDE)
+    assert [r["output stride"] for r in rows] == [8, 16, 32]
+    assert rows[1] == {
+        "output stride": 16,
+        "mIoU v3": "0.751",
+        "mIoU v3+": "0.800",
+        "boundary F v3": "0.500",
+        "boundary F v3+": "0.600",
+    }
+
+
+def test_decoder_gain_reads_the_trained_stride_and_the_coarser_ones():
+    gain = FA.decoder_gain(BY_STRIDE, 16)
+    assert gain.trained == {"trained": 16, "up": 4, "bf_v3": "0.50", "bf_plus": "0.60"}
+    assert gain.coarse == {"v3_scores": "0.30 at 32", "plus_scores": "0.55"}
+    gain = FA.decoder_gain(BY_STRIDE, 8)
+    assert gain.trained["up"] == 2
+    assert gain.coarse == {"v3_scores": "0.50 at 16, 0.30 at 32", "plus_scores": "0.60, 0.55"}
+    everything = {
+        "v3_scores": "0.61 at 8, 0.50 at 16, 0.30 at 32",
+        "plus_scores": "0.62, 0.60, 0.55",
+    }
+    assert FA.decoder_gain(BY_STRIDE, 4) == FA.DecoderGain(trained=None, coarse=everything)
+    assert FA.decoder_gain(BY_STRIDE[:2], 16).coarse is None
+    assert FA.decoder_gain([], 16) == FA.DecoderGain(None, None)
+
+
 def test_multigrid_coverage_numbers():
     assert FA.multigrid_rates((1, 2, 4), 2) == (2, 4, 8)
     mg = coverage_map(FA.multigrid_rates((1, 2, 4), 2))

@@ -1,7 +1,8 @@
 """What each model costs at each output stride, precision and input size.
 
-:func:`measure_config` measures one configuration (FLOPs, latency, peak memory);
-:func:`ratios` compares the configurations of one run.
+:func:`bench_plan` lists the configurations of one run and :func:`bench_spec` the model
+each one measures; :func:`measure_config` measures one configuration (FLOPs, latency,
+peak memory); :func:`ratios` compares the configurations of one run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,35 @@ def benchmark_models() -> tuple[str, ...]:
     """The DeepLab models a cost benchmark covers: the offline VOC model and the
     torchvision ones (models added to the registry for other lessons are left out)."""
     return tuple(n for n, e in REGISTRY.items() if e.kind in ("tflite", "torchvision"))
+
+
+def bench_spec(name: str, output_stride: int, dtype: str, device: str) -> ModelSpec:
+    """The model a benchmark measures: trained weights for the offline model, random ones
+    for torchvision models (weights do not change what a forward costs)."""
+    pretrained = REGISTRY[name].kind == "tflite"
+    return ModelSpec(name, output_stride, pretrained=pretrained, device=device, dtype=dtype)
+
+
+def model_title(name: str) -> str:
+    """A benchmark model's name as shown, saying when its weights are random."""
+    suffix = "" if REGISTRY[name].kind == "tflite" else " · random weights"
+    return f"{name}{suffix}"
+
+
+def bench_plan(
+    names: Sequence[str], dtypes: Sequence[str], strides: Sequence[int], sizes: Sequence[int]
+) -> list[tuple[str, int, str, int]]:
+    """Every ``(model, output stride, dtype, size)`` of one run, in the order it runs: by
+    model, then precision, then stride and size from small to large."""
+    return [
+        (n, s, d, z) for n in names for d in dtypes for s in sorted(strides) for z in sorted(sizes)
+    ]
+
+
+def cudnn_label(name: str, output_stride: int, dtype: str, size: int) -> str:
+    """The short name of one cudnn.benchmark comparison (``"resnet50 · OS 16 · float32 · 513
+    px"``)."""
+    return f"{name.replace('deeplabv3_', '')} · OS {output_stride} · {dtype} · {size} px"
 
 
 @dataclass(frozen=True)

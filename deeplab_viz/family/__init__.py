@@ -12,9 +12,10 @@ One concept per module:
   :class:`Graph` (chains, parallel branches and their merge, the v3+ decoder's two
   inputs). :func:`deeplab_viz.plots.family.graph_figure` draws it.
 - :mod:`.decoder`: :func:`plus_steps`, a hook-free forward of a v3+ model that keeps
-  every step of its decoder.
+  every step of its decoder; :func:`stride_rows` and :func:`decoder_gain`, what the
+  decoder buys at each output stride.
 - :mod:`.separable`: :func:`separable_latency`, regular vs depthwise-separable atrous
-  conv, measured; :func:`depthwise_rates` of a model.
+  conv, measured; :func:`depthwise_rates` of a model; :func:`dilated_sites` of a wiring.
 - :mod:`.multigrid`: :func:`multigrid_rates` / :func:`multigrid_stack`, DeepLabv3's
   multi-grid.
 
@@ -24,7 +25,7 @@ FA.head_graph``); inside the library, import from the module that defines it.
 
 from __future__ import annotations
 
-from .decoder import PlusSteps, plus_steps
+from .decoder import DecoderGain, PlusSteps, decoder_gain, plus_steps, stride_rows
 from .diagram import head_graph
 from .graph import Graph, Node, layout
 from .heads import (
@@ -45,10 +46,17 @@ from .multigrid import (
     multigrid_stack,
     multigrid_verdict,
 )
-from .separable import SeparableTiming, atrous_pair, depthwise_rates, separable_latency
+from .separable import (
+    SeparableTiming,
+    atrous_pair,
+    depthwise_rates,
+    dilated_sites,
+    separable_latency,
+)
 
 __all__ = [
     "MULTI_GRIDS",
+    "DecoderGain",
     "DenseCRF",
     "Graph",
     "Head",
@@ -59,7 +67,9 @@ __all__ = [
     "V1Head",
     "V2ASPP",
     "atrous_pair",
+    "decoder_gain",
     "depthwise_rates",
+    "dilated_sites",
     "head_graph",
     "layout",
     "model_head",
@@ -69,6 +79,7 @@ __all__ = [
     "multigrid_verdict",
     "plus_steps",
     "separable_latency",
+    "stride_rows",
     "torchvision_v3_head",
     "v1_head",
     "v2_head",

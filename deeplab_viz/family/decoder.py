@@ -2,11 +2,14 @@
 
 :func:`plus_steps`: a hook-free forward of a v3+ model that keeps every step of its
 decoder (ASPP output at 1/16, ×4, the 48-channel low-level features, after the two
-3×3 convs, logits at 1/4, final ×4).
+3×3 convs, logits at 1/4, final ×4). :func:`stride_rows` and :func:`decoder_gain` read
+what the decoder buys at each output stride off the held-out metrics
+(:func:`deeplab_viz.eval_shapes.decoder_by_stride`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,3 +59,58 @@ def plus_steps(module: nn.Module, x: torch.Tensor) -> PlusSteps:
         logits=a(out),
         class_map=out[0].argmax(0).to(torch.uint8).cpu().numpy(),
     )
+
+
+def stride_rows(by_stride: Sequence[dict]) -> list[dict[str, object]]:
+    """Rows of :func:`~deeplab_viz.eval_shapes.decoder_by_stride` as a table to show: the
+    output stride, then mIoU and boundary F of v3 and v3+, each to three decimals."""
+    return [
+        {
+            "output stride": r["output_stride"],
+            "mIoU v3": f"{r['miou_v3']:.3f}",
+            "mIoU v3+": f"{r['miou_plus']:.3f}",
+            "boundary F v3": f"{r['boundary_f_v3']:.3f}",
+            "boundary F v3+": f"{r['boundary_f_plus']:.3f}",
+        }
+        for r in by_stride
+    ]
+
+
+@dataclass(frozen=True)
+class DecoderGain:
+    """What the v3+ decoder buys, read off the rows of
+    :func:`~deeplab_viz.eval_shapes.decoder_by_stride`, as values for two sentences.
+
+    ``trained``: at the stride both models were trained at (``None`` when that stride
+    has no row): ``trained`` (the stride), ``up`` (the decoder's ×upsampling there),
+    ``bf_v3`` and ``bf_plus`` (boundary F, two decimals). ``coarse``: at the strides
+    coarser than that (``None`` when there are none): ``v3_scores`` ("0.40 at 32, …")
+    and ``plus_scores`` ("0.50, …").
+    """
+
+    trained: dict[str, object] | None
+    coarse: dict[str, str] | None
+
+
+def decoder_gain(by_stride: Sequence[dict], trained: int) -> DecoderGain:
+    """:class:`DecoderGain` of ``by_stride`` for models trained at output stride ``trained``."""
+    at = {r["output_stride"]: r for r in by_stride}
+    native = None
+    if trained in at:
+        r = at[trained]
+        native = {
+            "trained": trained,
+            "up": max(1, trained // 4),
+            "bf_v3": f"{r['boundary_f_v3']:.2f}",
+            "bf_plus": f"{r['boundary_f_plus']:.2f}",
+        }
+    rows = [r for r in by_stride if r["output_stride"] > trained]
+    coarse = None
+    if rows:
+        coarse = {
+            "v3_scores": ", ".join(
+                f"{r['boundary_f_v3']:.2f} at {r['output_stride']}" for r in rows
+            ),
+            "plus_scores": ", ".join(f"{r['boundary_f_plus']:.2f}" for r in rows),
+        }
+    return DecoderGain(native, coarse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -96,4 +97,15 @@ def depthwise_rates(module: nn.Module) -> dict[int, int]:
             and m.dilation[0] > 1
         ):
             out[m.dilation[0]] = out.get(m.dilation[0], 0) + 1
+    return dict(sorted(out.items()))
+
+
+def dilated_sites(wiring: Sequence[tuple[int, int]]) -> dict[int, int]:
+    """``{rate: count}`` of the sites of a wiring (``(stride, dilation)`` per site, as
+    :func:`deeplab_viz.models.output_stride.current_wiring` reads it) dilated beyond 1,
+    by rate."""
+    out: dict[int, int] = {}
+    for _, d in wiring:
+        if d > 1:
+            out[d] = out.get(d, 0) + 1
     return dict(sorted(out.items()))
