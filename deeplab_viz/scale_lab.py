@@ -33,7 +33,6 @@ import torch
 from . import eval_shapes as ES
 from . import shapes_world as SW
 from .eval_shapes import normalise  # the models' input; SL.normalise for pages and tests
-from .plots.shapes import bucket_label
 from .receptive_field.model import model_rf_table
 
 STRIDES: tuple[int, ...] = (8, 16, 32)  # the output strides the scale lab compares
@@ -513,7 +512,7 @@ def score_table(rows: Sequence[ConfigRow]) -> list[dict[str, str]]:
     return [
         {
             "configuration": r.label,
-            **{bucket_label(b): fmt_score(r.scores.iou_by_size.get(b)) for b in SW.BUCKET_NAMES},
+            **{SW.bucket_label(b): fmt_score(r.scores.iou_by_size.get(b)) for b in SW.BUCKET_NAMES},
             "mIoU": fmt_score(r.scores.miou),
             "boundary F": fmt_score(r.scores.boundary_f),
         }
@@ -527,7 +526,7 @@ def reference_table(rows: Sequence[dict]) -> list[dict[str, str]]:
         {
             "configuration": f"OS {r['output_stride']}"
             + (f" − {r['dropped']}" if r.get("dropped") else ""),
-            **{bucket_label(b): fmt_score(r["iou_by_size"].get(b)) for b in SW.BUCKET_NAMES},
+            **{SW.bucket_label(b): fmt_score(r["iou_by_size"].get(b)) for b in SW.BUCKET_NAMES},
             "mIoU": fmt_score(r.get("miou")),
             "boundary F": fmt_score(r.get("boundary_f")),
         }
@@ -598,7 +597,7 @@ def size_trends(table: dict, model: str) -> dict[str, dict[int, float | None]]:
 def trend_lines(trends: dict[str, dict[int, float | None]]) -> str:
     """A Markdown list: each bucket's IoU at OS 8 → 16 → 32 ("—": no number)."""
     return "\n".join(
-        f"- **{bucket_label(b)}**: "
+        f"- **{SW.bucket_label(b)}**: "
         + " → ".join("—" if trends[b][o] is None else f"**{trends[b][o]:.2f}**" for o in STRIDES)
         for b in SW.BUCKET_NAMES
     )

@@ -82,6 +82,19 @@ SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (
 )
 BUCKET_NAMES: tuple[str, ...] = tuple(b[0] for b in SIZE_BUCKETS)
 
+
+def bucket_label(name: str) -> str:
+    """ "tiny (< 12 px)", "small (12–32 px)", … from :data:`SIZE_BUCKETS`."""
+    for b, lo, hi in SIZE_BUCKETS:
+        if b == name:
+            if lo == 0:
+                return f"{b} (< {hi:.0f} px)"
+            if math.isinf(hi):
+                return f"{b} (≥ {lo:.0f} px)"
+            return f"{b} ({lo:.0f}–{hi:.0f} px)"
+    return name
+
+
 TRAIN_SEED_START = 0
 HELDOUT_START = 1_000_000
 HELDOUT_COUNT = 200

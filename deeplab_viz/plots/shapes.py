@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..shapes_world import BUCKET_NAMES, CLASS_NAMES, SIZE_BUCKETS
+from ..shapes_world import BUCKET_NAMES, CLASS_NAMES, bucket_label
 from .colours import SHAPE_COLOURS
 from .common import house_style, png_uri
 
@@ -19,18 +18,6 @@ def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement: every pixel a crisp ``factor``² block."""
     f = max(1, int(factor))
     return np.repeat(np.repeat(np.asarray(rgb), f, axis=0), f, axis=1)
-
-
-def bucket_label(name: str) -> str:
-    """ "tiny (< 12 px)", "small (12–32 px)", … from :data:`SIZE_BUCKETS`."""
-    for b, lo, hi in SIZE_BUCKETS:
-        if b == name:
-            if lo == 0:
-                return f"{b} (< {hi:.0f} px)"
-            if math.isinf(hi):
-                return f"{b} (≥ {lo:.0f} px)"
-            return f"{b} ({lo:.0f}–{hi:.0f} px)"
-    return name
 
 
 def _legend(fig: go.Figure, names: Sequence[str]) -> None:
