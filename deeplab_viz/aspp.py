@@ -12,6 +12,8 @@
 - :func:`footprints`: where each branch's 3×3 taps land in image pixels.
 - :func:`branch_gradcam`: Grad-CAM per branch for one class (captum), computed on a
   private copy of the ASPP and head so no hook ever touches the shared model.
+- :func:`share_rows`, :func:`class_change_rows`, :func:`on_shared_scale`: those
+  results as the tables and the common colour scale the ASPP explorer shows.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from torch import nn
 from .atrous import image_taps
 from .inference import to_image_grid
 from .models import LoadedModel
-from .probe import Probe
+from .probe import Branch, Probe
 
 MapMode = Literal["mean", "topk", "pca"]
 FLAT_TOLERANCE = 1e-4  # spread, relative to the largest |activation|, below which a map is flat
@@ -332,3 +334,64 @@ def branch_gradcam(model: LoadedModel, probe: Probe, class_name: str) -> dict[st
             attr = LayerGradCam(head, branch).attribute(feats, relu_attributions=True)
             maps[name] = attr[0].sum(0).detach().numpy()  # (h, w)
     return maps
+
+
+# ------------------------------------------------------------------------------- tables
+
+KIND_LABELS = {"1x1": "1×1 conv", "atrous": "3×3 atrous", "pooling": "image pooling"}
+
+
+def _pct(v: float, signed: bool = False) -> str:
+    return f"{100 * v:+.1f} %" if signed else f"{100 * v:.1f} %"
+
+
+def share_rows(
+    branches: Sequence[Branch],
+    split: ProjectionSplit,
+    changed_when_off: Mapping[str, float],
+    output_stride: int,
+) -> list[dict[str, str]]:
+    """The projection-share table as text: a row per branch (kind, how far apart its taps
+    sit on the network's input, energy, signed and magnitude share, the share of pixels
+    that change class when it alone is off), then one row for the projection's bias."""
+    rows = [
+        {
+            "branch": b.name,
+            "kind": KIND_LABELS[b.kind],
+            "taps apart": f"{b.rate * output_stride} px" if b.kind == "atrous" else "—",
+            "energy (RMS)": f"{branch_energy(b.output):.2f}",
+            "signed share": _pct(split.share[b.name], signed=True),
+            "magnitude share": _pct(split.magnitude_share[b.name]),
+            "changed when off": _pct(changed_when_off[b.name]),
+        }
+        for b in branches
+    ]
+    rows.append(
+        {
+            "branch": "bias",
+            "kind": "projection bias",
+            "taps apart": "—",
+            "energy (RMS)": "—",
+            "signed share": _pct(split.bias_share, signed=True),
+            "magnitude share": "—",
+            "changed when off": "—",
+        }
+    )
+    return rows
+
+
+def class_change_rows(class_change: Mapping[str, tuple[float, float]]) -> list[dict]:
+    """An ablation's :attr:`Ablation.class_change` as rows in percent (before, after, the
+    change in points), the classes that were or became largest first."""
+    ordered = sorted(class_change.items(), key=lambda kv: -max(kv[1]))
+    return [
+        {"class": name, "before %": 100 * b, "after %": 100 * a, "change (points)": 100 * (a - b)}
+        for name, (b, a) in ordered
+    ]
+
+
+def on_shared_scale(maps: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    """Maps (≥ 0) divided by the largest value of them all, so they share one colour
+    scale (all zeros where every map is zero), and that peak."""
+    peak = max((float(m.max()) for m in maps.values()), default=0.0)
+    return {n: m / peak if peak > 0 else m * 0 for n, m in maps.items()}, peak

@@ -7,19 +7,12 @@ import json
 import pytest
 from conftest import open_page
 
+from ui.aspp_view import TABS  # the page's own tab labels, kept in one place
+
 pytestmark = pytest.mark.slow
 
 PAGE = "pages/aspp_explorer.py"
 RESNET = "deeplabv3_resnet50:random"
-
-
-TABS = [
-    "1 · Footprints",
-    "2 · Branch maps",
-    "3 · Projection shares",
-    "4 · Switch off",
-    "5 · Grad-CAM",
-]
 
 
 def _open(app, **params):

@@ -2,13 +2,14 @@
 
 Built on :mod:`ui.cache` (models and probes are shared from there, never mutated):
 
-    flops(spec, input_hw)                   st.cache_data      shapes only, instant
-    measured(spec, input_hw, repeats)       st.cache_data      latency + peak memory
-    measured_strides(specs, hws, repeats)   st.cache_data      the same, strides interleaved
-    bench_model(spec)                       st.cache_resource  a model built for a benchmark
-    bench_point(...)                        st.cache_data      one model × OS × dtype × size
-    rate_sweep(...)                         st.cache_data      memory and time against rate
-    cudnn_point(...)                        st.cache_data      cudnn.benchmark off vs on
+    view_image(image_key, spec, size, show, …)  st.cache_data      a stride's class map as shown
+    flops(spec, input_hw)                        st.cache_data      shapes only, instant
+    measured(spec, input_hw, repeats)            st.cache_data      latency + peak memory
+    measured_strides(specs, hws, repeats)        st.cache_data      the same, strides interleaved
+    bench_model(spec)                            st.cache_resource  a model built for a benchmark
+    bench_point(...)                             st.cache_data      one model × OS × dtype × size
+    rate_sweep(...)                              st.cache_data      memory and time against rate
+    cudnn_point(...)                             st.cache_data      cudnn.benchmark off vs on
 
 Measurements run only when a page asks for them on a button press; a rerun with the
 same settings reads the cache.
@@ -16,12 +17,24 @@ same settings reads the cache.
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from deeplab_viz import cost
 from deeplab_viz.models import LoadedModel, ModelSpec, build_model
+from deeplab_viz.palette import overlay, voc_colours
+from deeplab_viz.plots.output_stride import with_boundaries
 
 from . import cache
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def view_image(
+    image_key: str, spec: ModelSpec, size: int, show: str, _rgb: np.ndarray, _cm: np.ndarray
+) -> np.ndarray:
+    """The class map of one stride as shown: over the image with its class boundaries
+    drawn in white, or in colour alone."""
+    return with_boundaries(overlay(_rgb, _cm), _cm) if show == "overlay" else voc_colours(_cm)
 
 
 @st.cache_data(max_entries=48, show_spinner=False)

@@ -138,6 +138,11 @@ def current_wiring(model: DeepLabV3, family: str) -> list[tuple[int, int]]:
     return [(s.conv.stride[0], s.conv.dilation[0]) for s in stride_sites(model, family)]
 
 
+def max_dilation(model: DeepLabV3, family: str) -> int:
+    """The largest dilation the backbone uses instead of a stride, as wired now (1: none)."""
+    return max((d for _, d in current_wiring(model, family)), default=1)
+
+
 def scaled_rates(
     trained_rates: Sequence[int], *, trained_stride: int, output_stride: int, policy: RatePolicy
 ) -> tuple[int, ...]:
