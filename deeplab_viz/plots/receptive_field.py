@@ -5,7 +5,8 @@
 * :func:`rf_boxes_figure` - those RFs as squares on the user's image around one pixel;
 * :func:`erf_figure` - an effective receptive field over the image, with the theoretical
   RF and the mass squares;
-* :func:`erf_profile_figure` - the ERF's horizontal profile against the theoretical RF.
+* :func:`erf_profile_figure` - the ERF's horizontal profile against the theoretical RF;
+* :func:`placed_rects`, :func:`erf_rects` - the squares those figures draw.
 
 Coordinates on images: pixel ``i`` is centred at ``i`` (its edges at ``i ± 0.5``), y down.
 Images are embedded as PNG data URIs (small, fast), never as arrays of numbers.
@@ -13,16 +14,22 @@ Images are embedded as PNG data URIs (small, fast), never as arrays of numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from ..receptive_field import ModelRFRow, RFRow
+from ..erf import MASS_FRACTIONS
+from ..erf_views import rf_square
+from ..receptive_field import ModelRFRow, PlacedRF, RFRow
 from .common import FONT, add_pick_targets, house_style
 from .common import png_uri as _png_uri
+
+if TYPE_CHECKING:
+    from ..erf import ImageErf
 
 __all__ = [
     "FONT",
@@ -34,6 +41,8 @@ __all__ = [
     "box_colours",
     "erf_display",
     "erf_overlay",
+    "erf_rects",
+    "placed_rects",
     "rf_boxes_figure",
 ]
 
@@ -51,6 +60,9 @@ _KIND_LABELS = {
     "both": "strided and dilated",
 }
 _PART_COLOURS = {"stage": "#4C78A8", "aspp": "#54A24B", "logits": "#E45756"}
+TRF_COLOUR = "#ffcc00"  # the theoretical RF over an ERF
+MASS_COLOUR = "#00e5ff"  # the squares holding 20 / 50 / 95 % of the gradient
+MASS_DASHES = ("dot", "dash", "longdash")
 
 
 def _kind(stride: int, dilation: int) -> str:
@@ -230,6 +242,25 @@ def box_colours(n: int) -> list[str]:
     if n <= 1:
         return ["#ffcc00"]
     return sample_colorscale("Plasma_r", [0.05 + 0.9 * i / (n - 1) for i in range(n)])
+
+
+def placed_rects(placed: Sequence[PlacedRF], chosen: Collection[str]) -> list[Rect]:
+    """The chosen parts' RF squares around the picked pixel, for :func:`rf_boxes_figure`.
+
+    Colours follow the order of every part with a local RF (chosen or not), so a part
+    keeps its colour when others are added or removed; a label says how much of a
+    clipped square lies on the image.
+    """
+    keys = [p.row.key for p in placed if p.row.size is not None]
+    colours = dict(zip(keys, box_colours(len(keys)), strict=True))
+    rects = []
+    for p in placed:
+        if p.row.key in chosen:
+            top, bottom, left, right = p.edges
+            clipped = "" if not p.box.is_clipped else f", {p.box.inside_fraction:.0%} on image"
+            label = f"{p.row.title} {p.row.size} px{clipped}"
+            rects.append(Rect(label, top, bottom, left, right, colour=colours[p.row.key]))
+    return rects
 
 
 def _image_height(image_hw: Sequence[int], plot_width: float, extra: float, margin: float) -> int:
@@ -458,3 +489,28 @@ def erf_profile_figure(
     fig.update_yaxes(title="share of the gradient, % per column", rangemode="tozero")
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return house_style(fig, title=title, height=height)
+
+
+def erf_rects(res: ImageErf) -> list[Rect]:
+    """The theoretical RF (its local path when image pooling makes it global) and the
+    squares holding 20 / 50 / 95 % of the gradient, for :func:`erf_figure`."""
+    label = (
+        f"theoretical RF {res.row.size} px"
+        if res.row.size is not None
+        else f"local path {res.row.local_size} px (+ image pooling: global)"
+    )
+    box = rf_square(res)
+    out = [Rect(label, *res.to_image(box.y0, box.y1, box.x0, box.x1), colour=TRF_COLOUR)]
+    for f, dash in zip(MASS_FRACTIONS, MASS_DASHES, strict=True):
+        side = res.mass_sides[f]
+        if side > 0:
+            out.append(
+                Rect(
+                    f"{f:.0%} of the gradient: {side} px",
+                    *res.square_on_image(side),
+                    colour=MASS_COLOUR,
+                    dash=dash,
+                    width=2.5,
+                )
+            )
+    return out

@@ -32,6 +32,7 @@ One concept per module:
   the receptive field of every backbone stage and ASPP branch (:func:`model_rf_table`);
 * :mod:`.coordinates`: image pixels ↔ model-input pixels, and the fields around a
   picked pixel.
+* :mod:`.views`: what the Receptive fields page shows of them, as rows and keys.
 
 Every public name is re-exported here (``from deeplab_viz import receptive_field as R;
 R.rf_table``); inside the library, import from the module that defines it.
@@ -61,6 +62,7 @@ from .parsing import (
 )
 from .presets import PRESETS, dilate_for_output_stride, with_aspp_branch
 from .stack import RFRow, rf_bounds, rf_footprint, rf_table
+from .views import default_boxes, drawable, layer_records, placed_records
 
 __all__ = [
     "MAX_LAYERS",
@@ -77,9 +79,12 @@ __all__ = [
     "RFRow",
     "PlacedRF",
     "check_span",
+    "default_boxes",
+    "drawable",
     "image_to_input",
     "input_to_image_edges",
     "layer_of_module",
+    "layer_records",
     "layers_from_rows",
     "layers_from_text",
     "layers_to_rows",
@@ -88,6 +93,7 @@ __all__ = [
     "nearest_unit",
     "parse_rows",
     "place_on_image",
+    "placed_records",
     "rf_box",
     "dilate_for_output_stride",
     "format_layers",
