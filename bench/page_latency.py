@@ -729,6 +729,34 @@ def page_tabs(stem: str) -> tuple[str, list[str]] | None:
             labels = lists.get(arg.id) if isinstance(arg, ast.Name) else arg
             if isinstance(key, ast.Constant) and isinstance(labels, ast.List):
                 return key.value, [ast.literal_eval(e) for e in labels.elts]
+            imported = _imported_labels(tree, arg)
+            if isinstance(key, ast.Constant) and imported is not None:
+                return key.value, imported
+    return None
+
+
+def _imported_labels(tree: ast.Module, arg: ast.expr | None) -> list[str] | None:
+    """Tab labels a page takes from a ui module: ``from ui.m import TABS`` (``TABS``) or
+    ``from ui import m as V`` (``V.TABS``), read by importing that module."""
+    import importlib
+
+    for node in tree.body:
+        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ui")):
+            continue
+        for alias in node.names:
+            local = alias.asname or alias.name
+            if isinstance(arg, ast.Name) and local == arg.id and node.module != "ui":
+                value = getattr(importlib.import_module(node.module), alias.name)
+            elif (
+                isinstance(arg, ast.Attribute)
+                and isinstance(arg.value, ast.Name)
+                and local == arg.value.id
+            ):
+                module = importlib.import_module(f"{node.module}.{alias.name}")
+                value = getattr(module, arg.attr)
+            else:
+                continue
+            return [str(v) for v in value]
     return None
 
 

@@ -180,6 +180,12 @@ def test_tabbed_pages_are_measured_tab_by_tab():
     key, labels = pl.page_tabs("receptive_fields")
     assert key == "rf_tab" and labels[-1] == "3 · Effective RF"
     assert pl.page_tabs("home") is None
+    # labels a page imports from its ui module are followed there
+    from ui.aspp_view import TABS
+
+    assert pl.page_tabs("aspp_explorer") == ("aspp_tab", list(TABS))
+    tabbed = {"receptive_fields", "aspp_explorer", "deeplab_family", "gridding"}
+    assert all(pl.page_tabs(stem) for stem in tabbed)
     pages = pl.app_pages()
     assert "receptive_fields@3 · Effective RF" in pages and "receptive_fields" not in pages
     assert "home" in pages and pl.split_variant("aspp_explorer@2 · Branch maps") == (

@@ -27,6 +27,7 @@ from deeplab_viz.models import ModelSpec, build_model, load_base
 from deeplab_viz.models import registry as R
 from deeplab_viz.models.torchvision_models import build_torchvision, default_weights
 from deeplab_viz.paths import SAMPLES_DIR
+from ui.aspp_view import TABS
 
 NAME = "deeplabv3_mobilenet_v3_large"
 CATEGORIES = tuple(tvseg.DeepLabV3_MobileNet_V3_Large_Weights.DEFAULT.meta["categories"])
@@ -36,7 +37,7 @@ BRANCHES = ["1×1", "rate 12", "rate 24", "rate 36", "image pooling", "bias"]
 pytestmark = needs_weights
 
 
-SHARES_TAB = "3 · Projection shares"  # the ASPP explorer's tab with the shares table
+SHARES_TAB = TABS[2]  # the ASPP explorer's tab with the shares table
 
 
 @pytest.fixture(scope="module")
