@@ -6,16 +6,12 @@ import streamlit as st
 from deeplab_viz import __version__
 from deeplab_viz.health import fingerprint
 from deeplab_viz.models import REGISTRY
-from ui import cache
+from ui import cache, prose
 from ui.sidebar import current_lesson
 
 lesson = current_lesson()
 st.title("About Atrous Lab")
-st.markdown(
-    "Atrous Lab teaches atrous (dilated) convolution and DeepLab on a live model. "
-    "Every number on these pages is computed from the model you picked, on your "
-    f"image, in this session (version {__version__})."
-)
+prose.show("about", "intro", version=__version__)
 
 st.subheader("Models")
 rows = [
@@ -50,17 +46,10 @@ st.markdown(
     "**Licenses and sources**\n"
     + "\n".join(f"- **{e.name}**: {e.license}; `{e.source}`" for e in REGISTRY.values())
 )
-st.caption(
-    "Output stride 8, 16 and 32 come from the same weights: strides are turned into "
-    "dilations on a copy of the model. Sample images are CC0 or public domain "
-    "(deeplab_viz/assets/samples/SOURCES.md)."
-)
+st.caption(prose.text("about", "strides_and_samples"))
 
 st.subheader("Shared models in this server")
-st.markdown(
-    "Models are loaded once and shared by every visitor. They must stay exactly as "
-    "loaded: no hooks, evaluation mode, no gradients, unchanged weights."
-)
+prose.show("about", "shared_models")
 health = []
 for spec, model in list(cache.LOADED.items()):
     fp = fingerprint(model.module)
@@ -79,4 +68,4 @@ if health:
     # A static table (not a canvas grid) so load tests can read it from the page too.
     st.table(pd.DataFrame(health).set_index("model"))
 else:
-    st.caption("No model loaded yet.")
+    st.caption(prose.text("about", "none_loaded"))
