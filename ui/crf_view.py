@@ -15,7 +15,7 @@ from deeplab_viz.crf import CRFParams
 from deeplab_viz.plots.output_stride import mark_box
 from deeplab_viz.plots.refine import changed_image, convergence_figure
 
-from . import links, refine_cache
+from . import links, prose, refine_cache
 from .refine_table import measured_table, points, shown
 
 ZOOM_SIDE = 96  # pixels of the image in the boundary zoom
@@ -51,11 +51,7 @@ def _crf_params(where) -> CRFParams:
         gxy = links.number_input(
             c6, "Gaussian σγ (px)", 0.5, 50.0, d.gaussian_xy_std, 0.5, key="fam_crf_gxy"
         )
-        st.caption(
-            "w1 = 4, σα = 121 px, σβ = 5, w2 = 3, σγ = 3 px, 10 steps: DeepLab-CRF-LargeFOV "
-            "(v1, kept in v2). Bigger σα lets colour similarity pull labels from farther; "
-            "smaller σβ makes the bilateral kernel stop at weaker edges."
-        )
+        st.caption(prose.text("deeplab_family", "crf_settings"))
     try:
         return CRFParams(iters, w1, sxy, srgb, w2, gxy)
     except ValueError as exc:  # the widgets' ranges make this unreachable; a link cannot
@@ -109,21 +105,19 @@ def _crf_view(rgb: np.ndarray, maps: tuple[np.ndarray, ...], changes: tuple[int,
 def crf_section(lesson) -> None:
     """DeepLab v1/v2's dense CRF, live on the lesson's image, and what it buys on VOC val."""
     st.subheader("The dense CRF of v1 and v2, on your image")
-    st.markdown(
-        "v1 and v2 ran a **fully connected CRF** (Krähenbühl & Koltun 2011) after the "
-        "network: every pixel is linked to every other, pixels of similar colour nearby want "
-        "the same label (the *bilateral* kernel) and near neighbours want it too (the "
-        "*Gaussian* kernel). Mean-field inference starts from the network's softmax and "
-        "pulls the blurry, upsampled labels onto the image's colour edges. Below it runs on "
-        f"**{lesson.label}**'s prediction for your image."
-    )
+    prose.show("deeplab_family", "crf_intro", model=lesson.label)
     params = _crf_params(st)
     run = refine_cache.crf_run(lesson.spec, lesson.image.key, lesson.size, params, lesson.image)
     _crf_view(lesson.image.rgb, run.maps, run.changes)
     st.caption(
-        f"The CRF took {run.ms:.0f} ms (one run) for {params.iterations} steps on "
-        f"{lesson.image.rgb.shape[1]}×{lesson.image.rgb.shape[0]} px (W×H), on top of the "
-        "network's forward pass."
+        prose.text(
+            "deeplab_family",
+            "crf_cost",
+            ms=f"{run.ms:.0f}",
+            steps=params.iterations,
+            width=lesson.image.rgb.shape[1],
+            height=lesson.image.rgb.shape[0],
+        )
     )
     st.markdown("**What it is worth on real labels, and why v3 could drop it**")
     rows = measured_table(lesson.spec.name, ("plain", "crf"), key="fam_crf_table")
@@ -151,10 +145,5 @@ def _crf_verdict(rows: dict[int, dict[str, dict]]) -> str:
         )
     ms = rows.get(16, rows[strides[0]])
     extra = ms["crf"]["ms_per_image_median"] - ms["plain"]["ms_per_image_median"]
-    parts.append(
-        f"It costs about {extra:.0f} ms per image on this CPU on top of the network. "
-        "DeepLab v3 dropped it: with ASPP's image-level context and a finer output stride its "
-        "boundaries were good enough that the CRF's gain no longer paid for a separate, "
-        "non-differentiable step (v3 reports its best VOC result without one)."
-    )
+    parts.append(prose.text("deeplab_family", "crf_why_dropped", extra_ms=f"{extra:.0f}"))
     return " ".join(parts)

@@ -13,25 +13,18 @@ import streamlit as st
 from deeplab_viz.multiscale import DEEPLAB_SCALES
 from deeplab_viz.plots.refine import changed_image
 
-from . import cache, links, refine_cache
+from . import cache, links, prose, refine_cache
 from .refine_table import measured_table, shown
 
 
 def multiscale_section(lesson, strides: tuple[int, ...]) -> None:
     """DeepLab v3's multi-scale + flip inference behind a switch, at one chosen stride."""
     st.subheader("Multi-scale + flip inputs (DeepLab v3's test-time trick)")
-    st.markdown(
-        "DeepLab v3 reports its best VOC result by feeding the image at six scales "
-        f"({', '.join(f'×{s:g}' for s in DEEPLAB_SCALES)}) and mirrored, and averaging the "
-        "twelve softmaxes. A small input lets the fixed receptive field see a whole large "
-        "object; a large one resolves thin parts. It costs one forward pass per view."
-    )
+    scales = ", ".join(f"×{s:g}" for s in DEEPLAB_SCALES)
+    prose.show("output_stride", "multiscale_intro", scales=scales)
     on = links.toggle(st, "Run multi-scale + flip on this image", key="os_ms")
     if not on:
-        st.caption(
-            "Off: twelve forward passes at up to 1.75× the working size take a few seconds "
-            "on a CPU; switch it on to run them once for this image (then cached)."
-        )
+        st.caption(prose.text("output_stride", "multiscale_off"))
         measured_table(lesson.spec.name, ("plain", "ms_flip"), key="os_ms_table")
         return
     stride = links.segmented_control(
