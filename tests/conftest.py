@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,32 @@ os.environ["DEEPLAB_VIZ_OFFLINE"] = "1"
 needs_weights = pytest.mark.skipif(
     not TFLITE.exists(), reason=f"{TFLITE} not found (set DEEPLAB_VIZ_WEIGHTS_DIR)"
 )
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` inside the block, restored after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_threads(request) -> Iterator[None]:
+    """A test (or module: ``pytestmark``) marked ``torch_threads(n)`` runs with ``n``
+    intra-op threads. Tiny convolutions on a busy 2-core box: thread start-up dominates,
+    and one thread is faster and steadier. The one place the tests pin threads."""
+    marker = request.node.get_closest_marker("torch_threads")
+    if marker is None:
+        yield
+        return
+    with torch_threads(int(marker.args[0])):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +152,21 @@ def ctx(request, server):
 
     with browser(viewport=getattr(request.module, "VIEWPORT", (1600, 1000))) as context:
         yield context
+
+
+def chart_texts(at) -> str:
+    """Every plotly chart on an AppTest page as text: titles, axis titles, annotations
+    (panel titles) and trace names, joined by " | "."""
+    import json
+
+    texts = []
+    for chart in at.main.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        layout = spec.get("layout", {})
+        texts.append(str(layout.get("title", {}).get("text", "")))
+        for k, v in layout.items():
+            if k.startswith("xaxis") and isinstance(v, dict):
+                texts.append(str(v.get("title", {}).get("text", "")))
+        texts += [str(a.get("text", "")) for a in layout.get("annotations", [])]
+        texts += [str(t.get("name", "")) for t in spec.get("data", [])]
+    return " | ".join(texts)

@@ -13,15 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from deeplab_viz import atrous as A
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Tiny convolutions: thread start-up dominates and a busy 2-core box makes it
-    # 1000x slower. Restore the setting for the rest of the session.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.torch_threads(1)  # pinned by conftest, restored after
 
 
 # --------------------------------------------------------------------------- sizes

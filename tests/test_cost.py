@@ -19,13 +19,7 @@ from deeplab_viz.models import LoadedModel, ModelSpec, build_model
 SIZE = 129  # 8·16 + 1: a valid input at every output stride, small enough for a busy CPU
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Small forwards on a busy 2-core box: one thread is faster and steadier.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.torch_threads(1)  # pinned by conftest, restored after
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,10 @@ from torch import nn
 
 from deeplab_viz import erf as E
 from deeplab_viz.gridding import coverage_counts
+from deeplab_viz.health import fingerprint
 from deeplab_viz.receptive_field import Layer, rf_bounds, rf_footprint, rf_table
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.torch_threads(1)  # pinned by conftest, restored after
 
 
 def _ones_stack(layers: list[Layer], c_in: int = 3) -> nn.Sequential:
@@ -173,16 +168,7 @@ def test_model_left_untouched() -> None:
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
     assert {n: m.training for n, m in model.named_modules()} == training
-    for m in model.modules():
-        for attr in (
-            "_forward_hooks",
-            "_forward_pre_hooks",
-            "_backward_hooks",
-            "_backward_pre_hooks",
-            "_state_dict_hooks",
-            "_load_state_dict_pre_hooks",
-        ):
-            assert not getattr(m, attr, {}), (m, attr)
+    assert fingerprint(model).hooks == 0  # no hook of any kind left on any module
 
 
 def test_plain_function_and_errors() -> None:

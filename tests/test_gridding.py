@@ -9,13 +9,7 @@ import torch.nn.functional as F
 
 from deeplab_viz import gridding as G
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.torch_threads(1)  # pinned by conftest, restored after
 
 
 def _autograd_counts(rates, kernel: int) -> np.ndarray:

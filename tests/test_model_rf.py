@@ -27,12 +27,7 @@ from deeplab_viz.receptive_field import Layer
 TORCHVISION = ("deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.torch_threads(2)  # pinned by conftest, restored after
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,7 @@ from deeplab_viz.models.torchvision_models import class_names
 H, W = 321, 481  # non-square, odd: every stride rounds differently
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.torch_threads(2)  # pinned by conftest, restored after
 
 
 @pytest.fixture(scope="module")

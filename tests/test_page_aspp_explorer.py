@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import open_page
+from conftest import chart_texts, open_page
 
 from ui.aspp_view import TABS  # the page's own tab labels, kept in one place
 
@@ -43,16 +41,7 @@ def _text(at) -> str:
     return " ".join(parts)
 
 
-def _charts(at) -> str:
-    """Titles, panel titles and legend names of every plotly chart on the page."""
-    texts = []
-    for chart in at.main.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        layout = spec.get("layout", {})
-        texts.append(str(layout.get("title", {}).get("text", "")))
-        texts += [str(a.get("text", "")) for a in layout.get("annotations", [])]
-        texts += [str(t.get("name", "")) for t in spec.get("data", [])]
-    return " | ".join(texts)
+_charts = chart_texts  # every chart's words (tests/conftest.py)
 
 
 def _changed(at) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import open_page
+from conftest import chart_texts, open_page
 
 pytestmark = pytest.mark.slow
 
@@ -119,17 +119,7 @@ def _text(at) -> str:
     return " ".join(e.value for e in (*at.main.info, *at.main.markdown, *at.main.caption))
 
 
-def _charts(at) -> str:
-    texts = []
-    for chart in at.main.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        layout = spec.get("layout", {})
-        texts.append(str(layout.get("title", {}).get("text", "")))
-        for k, v in layout.items():
-            if k.startswith("xaxis") and isinstance(v, dict):
-                texts.append(str(v.get("title", {}).get("text", "")))
-        texts += [str(t.get("name", "")) for t in spec.get("data", [])]
-    return " | ".join(texts)
+_charts = chart_texts  # every chart's words (tests/conftest.py)
 
 
 def test_page_shows_prediction_scores_rf_and_reference(app, shapes_models):

@@ -13,13 +13,7 @@ import torch.nn.functional as F
 from deeplab_viz import receptive_field as R
 from deeplab_viz.receptive_field import Layer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.torch_threads(1)  # pinned by conftest, restored after
 
 
 # --------------------------------------------------------------------------- formulas

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import torch_threads
 
 from deeplab_viz import boundary as B
 from deeplab_viz import eval_shapes as E
@@ -30,17 +31,15 @@ def table():
 @pytest.fixture(scope="module")
 def fresh():
     """Reports computed now from the shipped weights, keyed by (model, output stride)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    out = {}
-    for name, os_ in (
-        ("shapes-deeplabv3", TRAINED),
-        ("shapes-deeplabv3", 16),
-        ("shapes-deeplabv3", 32),
-        ("shapes-deeplabv3plus", 16),
-    ):
-        out[name, os_] = E.evaluate_shapes(name, output_stride=os_)
-    torch.set_num_threads(old)
+    with torch_threads(2):
+        out = {}
+        for name, os_ in (
+            ("shapes-deeplabv3", TRAINED),
+            ("shapes-deeplabv3", 16),
+            ("shapes-deeplabv3", 32),
+            ("shapes-deeplabv3plus", 16),
+        ):
+            out[name, os_] = E.evaluate_shapes(name, output_stride=os_)
     return out
 
 

@@ -21,12 +21,7 @@ STAGE_STRIDES = {"stem": 2, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32
 H, W = 321, 481  # odd, non-square: every stride rounds
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.torch_threads(2)  # pinned by conftest, restored after
 
 
 @pytest.fixture(scope="module")
