@@ -16,6 +16,7 @@ from tqdm import tqdm
 from ..inference import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from ..models import DEFAULT_MODEL, OUTPUT_STRIDES, REGISTRY, LoadedModel, ModelSpec, build_model
 from ..models.registry import DEVICES, DTYPES, load_base, load_with_fallback
+from ..refine import InferenceOptions
 
 
 class UsageError(Exception):
@@ -134,3 +135,41 @@ def load_or_fall_back(spec: ModelSpec) -> LoadedModel:
         print(fell_back.sentence, file=sys.stderr)
         print(f"details: {fell_back.details}", file=sys.stderr, flush=True)
     return model
+
+
+# --------------------------------------------------------------------------- the refine flags
+
+
+def scales_arg(text: str) -> tuple[float, ...]:
+    """argparse type: input scales typed as 0.5,1,1.5."""
+    from ..multiscale import parse_scales
+
+    try:
+        return parse_scales(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_refine_args(p: argparse.ArgumentParser) -> None:
+    """--crf, --scales, --flip: DeepLab's test-time extras (segment, eval-voc)."""
+    p.add_argument("--crf", action="store_true", help="dense CRF with DeepLab's settings")
+    p.add_argument(
+        "--scales",
+        type=scales_arg,
+        default=(1.0,),
+        metavar="S,S,…",
+        help="input scales, e.g. 0.5,1",
+    )
+    p.add_argument("--flip", action="store_true", help="add left-right flipped inputs")
+
+
+def refine_options(args: argparse.Namespace) -> InferenceOptions:
+    """The refine flags as options; a usage error when the scales do not fit the size."""
+    from ..crf import CRFParams
+    from ..multiscale import check_scales
+
+    try:
+        check_scales(args.scales, size=args.size)
+        return InferenceOptions(args.scales, args.flip, CRFParams() if args.crf else None)
+    except ValueError as exc:
+        raise UsageError(f"{args.command}: {exc}") from None
