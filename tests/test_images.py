@@ -6,12 +6,11 @@ Every test builds its own files with Pillow/numpy under ``tmp_path``; nothing is
 from __future__ import annotations
 
 import io
+import json
 import re
-import resource
 import struct
 import subprocess
 import sys
-import time
 import warnings
 import zlib
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image, ImageFile, PngImagePlugin
 
 from deeplab_viz.images import (
@@ -357,23 +357,43 @@ def test_invalid_exif_orientation_is_ignored(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- pixel caps
 
 
-def _peak_rss_mib() -> float:
+_BOMB_CHILD = """
+import json, resource, sys
+from deeplab_viz.images import ImageError, load_image
+
+def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+before = peak_mib()  # this fresh process's own peak: the interpreter and the imports
+try:
+    load_image(sys.argv[1])
+    error = None
+except ImageError as exc:
+    error = str(exc)
+print(json.dumps({"before_mib": before, "after_mib": peak_mib(), "error": error}))
+"""
 
 
 def test_pixel_bomb_refused_before_decoding(tmp_path: Path) -> None:
+    """Measured in a fresh process, whose peak memory no earlier test has raised: the
+    400-megapixel image is refused from its header and never allocated."""
     data = blank_bilevel_png(20_000, 20_000)  # 400 megapixels, a few tens of KiB
     assert len(data) < 1_000_000
     path = tmp_path / "bomb.png"
     path.write_bytes(data)
-    before = _peak_rss_mib()
-    start = time.perf_counter()
-    with pytest.raises(ImageError) as info:
+    run = subprocess.run(
+        [sys.executable, "-c", _BOMB_CHILD, str(path)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["error"] is not None and "bomb.png" in out["error"]
+    assert "too large" in out["error"] or "too many pixels" in out["error"]
+    assert "Traceback" not in out["error"] and "\n" not in out["error"]
+    assert out["after_mib"] - out["before_mib"] < 100  # 400 MB if it had been decoded
+    with pytest.raises(ImageError) as info:  # and in this process, the same clean error
         load_image(path)
-    assert time.perf_counter() - start < 1.0
-    assert _peak_rss_mib() - before < 100  # the 400 MB image was never allocated
     assert_clean_error(info.value, "bomb.png")
-    assert "too large" in str(info.value) or "too many pixels" in str(info.value)
 
 
 def test_own_pixel_cap_checked_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
