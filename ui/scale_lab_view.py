@@ -13,16 +13,23 @@ from deeplab_viz import scale_lab as SL
 from deeplab_viz import shapes_world as SW
 from deeplab_viz.plots import aspp as P
 from deeplab_viz.plots import shapes as PS
-from deeplab_viz.plots.colours import STRIDE_COLOURS, shape_colours
+from deeplab_viz.plots.colours import (
+    ERF_SQUARE_COLOURS,
+    RF_BRANCH_SHADES,
+    RF_STAGE_COLOURS,
+    STRIDE_COLOURS,
+    shape_colours,
+)
 
 from . import prose
 from .scale_lab_cache import erf_sides, make_scene
 
 # the theoretical fields drawn around a picked pixel: layer2, layer3, ASPP input, then
 # the atrous branches in turn; the two ERF squares
-STAGE_COLOURS = ("#80deea", "#4fc3f7", "#ffb300")
-BRANCH_SHADES = ("#ff8a65", "#f4511e", "#bf360c", "#8d2b0b")
-ERF_SQUARES = (("ERF 50 %", 0.5, "#e040fb"), ("ERF 95 %", 0.95, "#aa00ff"))
+STAGE_COLOURS, BRANCH_SHADES = RF_STAGE_COLOURS, RF_BRANCH_SHADES
+ERF_SQUARES = tuple(
+    (f"ERF {f:.0%}".replace("%", " %"), f, c) for f, c in ERF_SQUARE_COLOURS.items()
+)
 
 
 def text(name: str, **values: object) -> str:

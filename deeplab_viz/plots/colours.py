@@ -19,6 +19,11 @@ from ..shapes_world import CLASS_NAMES
 
 __all__ = [
     "CHANGED_COLOUR",
+    "ERF_MASS_COLOUR",
+    "ERF_SQUARE_COLOURS",
+    "RF_BRANCH_SHADES",
+    "RF_COLOUR",
+    "RF_STAGE_COLOURS",
     "HEAT_SCALE",
     "MAP_SCALE",
     "PADDING_COLOUR",
@@ -36,6 +41,16 @@ __all__ = [
 # one colour per output stride, on every page: OS 8 blue, OS 16 green, OS 32 orange
 STRIDE_COLOURS: dict[int, str] = {8: "#1565c0", 16: "#2e7d32", 32: "#ef6c00"}
 OTHER_STRIDE = "#607d8b"
+
+# receptive fields drawn on a picture: the theoretical RF, and the squares holding
+# 20 / 50 / 95 % of an ERF's gradient (Receptive fields, Gridding)
+RF_COLOUR = "#ffcc00"
+ERF_MASS_COLOUR = "#00e5ff"
+# Scale lab's fields around an object: backbone stages (light to amber), ASPP branches
+# (orange to brown, by rate), the ERF squares (50 % and 95 % of the gradient)
+RF_STAGE_COLOURS = ("#80deea", "#4fc3f7", "#ffb300")
+RF_BRANCH_SHADES = ("#ff8a65", "#f4511e", "#bf360c", "#8d2b0b")
+ERF_SQUARE_COLOURS = {0.5: "#e040fb", 0.95: "#aa00ff"}
 
 MAP_SCALE = "Viridis"
 # Inferno from its darkest purple up, as explicit stops: the named scale's near-black first

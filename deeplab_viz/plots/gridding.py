@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from ..gridding import Coverage
 from .atrous import COLORS
+from .colours import PICK_COLOUR
 from .common import house_style
 
 __all__ = [
@@ -193,7 +194,7 @@ def erf_figure(
             y=[0],
             mode="markers",
             name="the unit (centre)",
-            marker=dict(size=12, color="#00e5ff", symbol="x", line=dict(width=1)),
+            marker=dict(size=12, color=PICK_COLOUR, symbol="x", line=dict(width=1)),
             hoverinfo="skip",
         )
     )

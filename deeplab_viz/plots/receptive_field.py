@@ -25,6 +25,7 @@ from plotly.colors import sample_colorscale
 from ..erf import MASS_FRACTIONS
 from ..erf_views import rf_square
 from ..receptive_field import ModelRFRow, PlacedRF, RFRow
+from .colours import ERF_MASS_COLOUR, RF_COLOUR
 from .common import FONT, add_pick_targets, house_style
 from .common import png_uri as _png_uri
 
@@ -60,8 +61,8 @@ _KIND_LABELS = {
     "both": "strided and dilated",
 }
 _PART_COLOURS = {"stage": "#4C78A8", "aspp": "#54A24B", "logits": "#E45756"}
-TRF_COLOUR = "#ffcc00"  # the theoretical RF over an ERF
-MASS_COLOUR = "#00e5ff"  # the squares holding 20 / 50 / 95 % of the gradient
+TRF_COLOUR = RF_COLOUR  # the theoretical RF over an ERF
+MASS_COLOUR = ERF_MASS_COLOUR  # the squares holding 20 / 50 / 95 % of the gradient
 MASS_DASHES = ("dot", "dash", "longdash")
 
 
@@ -196,7 +197,7 @@ class Rect:
     bottom: float
     left: float
     right: float
-    colour: str = "#ffcc00"
+    colour: str = RF_COLOUR
     dash: str = "solid"
     width: float = 3.0
 
@@ -230,7 +231,7 @@ def _marker(fig: go.Figure, centre_yx: Sequence[float], name: str = "picked pixe
             x=[centre_yx[1]],
             y=[centre_yx[0]],
             mode="markers",
-            marker=dict(symbol="cross-thin", size=16, line=dict(width=3, color="#00e5ff")),
+            marker=dict(symbol="cross-thin", size=16, line=dict(width=3, color=ERF_MASS_COLOUR)),
             name=name,
             hoverinfo="skip",
         )
@@ -240,7 +241,7 @@ def _marker(fig: go.Figure, centre_yx: Sequence[float], name: str = "picked pixe
 def box_colours(n: int) -> list[str]:
     """``n`` distinct colours from small (yellow) to large (purple) receptive fields."""
     if n <= 1:
-        return ["#ffcc00"]
+        return [RF_COLOUR]
     return sample_colorscale("Plasma_r", [0.05 + 0.9 * i / (n - 1) for i in range(n)])
 
 
@@ -479,7 +480,7 @@ def erf_profile_figure(
         fig.add_vrect(
             x0=lo - 0.5,
             x1=hi + 0.5,
-            fillcolor="#ffcc00",
+            fillcolor=RF_COLOUR,
             opacity=0.15,
             line_width=0,
             annotation=dict(text="theoretical RF", font=dict(size=14)),
