@@ -9,6 +9,7 @@ bound to the link. The words come from ``lessons/aspp_explorer.md`` through
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -41,9 +42,7 @@ _MODE_NOTES = {"mean": "mode_mean", "topk": "mode_topk", "pca": "mode_pca"}
 _KIND_WORDS = {"1x1": "kind_1x1", "atrous": "kind_atrous", "pooling": "kind_pooling"}
 
 
-def text(name: str, **values: object) -> str:
-    """Section ``name`` of the page's lesson file, its fields filled from ``values``."""
-    return prose.text(PAGE, name, **values)
+text = partial(prose.text, PAGE)  # a section of the lesson, fields filled
 
 
 def branches_info(

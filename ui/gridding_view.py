@@ -6,6 +6,8 @@ words come from ``lessons/gridding.md``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,10 +22,7 @@ from deeplab_viz.rates import format_rates
 from . import pick, prose
 from .gridding_cache import K, coverage
 
-
-def text(name: str, **values: object) -> str:
-    """Section ``name`` of ``lessons/gridding.md``."""
-    return prose.text("gridding", name, **values)
+text = partial(prose.text, "gridding")  # a section of the lesson, fields filled
 
 
 def coverage_view(rates: tuple[int, ...], cov: Coverage) -> None:

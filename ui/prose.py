@@ -10,7 +10,8 @@ shown as written. A page asks for a section by name::
     st.caption(prose.text("home", "footer", ms=12))  # the words, for any element
 
 A missing file, section or value raises ``KeyError`` naming it, so a typo fails the
-page's test rather than showing an empty box.
+page's test rather than showing an empty box. A page's view module binds its page once:
+``say = functools.partial(prose.text, "gridding")``.
 """
 
 from __future__ import annotations
@@ -57,11 +58,6 @@ def fill(template: str, values: dict[str, object]) -> str:
         return str(values[name])
 
     return _FIELD.sub(one, template)
-
-
-def fields(template: str) -> set[str]:
-    """The ``{{name}}`` fields a section asks for."""
-    return set(_FIELD.findall(template))
 
 
 def text(page: str, name: str, **values: object) -> str:

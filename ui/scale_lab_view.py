@@ -6,6 +6,8 @@ words come from ``lessons/scale_lab.md``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -32,9 +34,7 @@ ERF_SQUARES = tuple(
 )
 
 
-def text(name: str, **values: object) -> str:
-    """Section ``name`` of ``lessons/scale_lab.md``."""
-    return prose.text("scale_lab", name, **values)
+text = partial(prose.text, "scale_lab")  # a section of the lesson, fields filled
 
 
 def asked(label: str, key: str, model_name: str) -> bool:

@@ -8,6 +8,7 @@ bound to the link. The words come from ``lessons/output_stride.md`` through
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -40,9 +41,7 @@ POLICY_TITLES = {"scale": "scale with stride", "keep": "keep trained"}
 Measured = Mapping[int, tuple[cost.LatencyResult, cost.MemoryResult]]
 
 
-def text(name: str, **values: object) -> str:
-    """Section ``name`` of the page's lesson file, its fields filled from ``values``."""
-    return prose.text(PAGE, name, **values)
+text = partial(prose.text, PAGE)  # a section of the lesson, fields filled
 
 
 def os_label(s: int) -> str:
