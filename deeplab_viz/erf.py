@@ -94,7 +94,13 @@ class UnitGradients:
     sample before summing over the batch and the input channels.
     """
 
-    def __init__(self, model_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor):
+    def __init__(
+        self,
+        model_fn: Callable[[torch.Tensor], torch.Tensor],
+        x: torch.Tensor,
+        *,
+        target: str | None = None,
+    ):
         # inference_mode(False) + enable_grad: works under no_grad/inference_mode too.
         with torch.inference_mode(False), torch.enable_grad():
             self._inp = x.detach().clone().requires_grad_(True)
@@ -109,7 +115,7 @@ class UnitGradients:
         self.input_shape = tuple(x.shape)
         self.output_hw = (int(out.shape[-2]), int(out.shape[-1]))
         self._lock = threading.Lock()
-        self.target: str | None = None  # what image_graph built it for
+        self.target = target  # the map it is of, when known (image_graph's target)
 
     def __call__(
         self, out_yx: tuple[int, int], channel: int | None = None, *, keep: bool = True
@@ -480,9 +486,7 @@ def image_graph(
 
     net = model.module if module is None else module
     x = prepare(rgb, model, size=size).tensor
-    graph = UnitGradients(target_fn(net, target), x)
-    graph.target = target
-    return graph
+    return UnitGradients(target_fn(net, target), x, target=target)
 
 
 def image_erf(
