@@ -71,3 +71,6 @@ def test_memory_against_rate_with_tiny_settings(app):
     rates = at.main.dataframe[0].value
     assert list(rates["rate"]) == [1, 6]
     assert len(at.main.get("plotly_chart")) == 1
+    # the memory note names each method once ("…; torch CPU allocations: …" was doubled)
+    note = next(c.value for c in at.main.caption if c.value.startswith("Peak memory"))
+    assert note.count("torch CPU allocations") <= 1 and note.count("RSS growth") <= 1
