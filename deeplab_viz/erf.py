@@ -84,10 +84,11 @@ class UnitGradients:
 
     The forward of ``model_fn`` at ``x`` (N, C, H, W) runs once, here, and its autograd
     graph is kept, so each unit asked for afterwards costs one backward only (no second
-    forward: about 40 % of a forward+backward saved on MobileNetV2). Backwards through one
-    graph are serialised by a lock, so one object can be shared between threads (a cached
-    resource). Memory: the activations the backward needs, held until the object is
-    dropped (``nbytes`` estimates them from the input and output; see :func:`graph_bytes`).
+    forward: 0.54× the time of a forward+backward on the default MobileNetV2 at 513 px,
+    ``bench/erf_graph.py``). Backwards through one graph are serialised by a lock, so
+    one object can be shared between threads (a cached resource). Memory: the
+    activations the backward needs (about 270 MB on that model and size), held until
+    the object is dropped.
 
     Each sample's unit depends only on its own input (eval mode), so one backward of the
     units' sum gives every sample's gradient in its own slot, and ``|·|`` is taken per

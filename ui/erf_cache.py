@@ -12,7 +12,7 @@ maps to one unit reuses its result. The arguments with a leading underscore are 
 hashed (the key names them). The copy is shared read-only, like every cached model.
 
 A new unit on the same image and target costs one backward, not a forward and a
-backward: :func:`graph` keeps the forward (``erf.UnitGradients``, about 280 MB for the
+backward: :func:`graph` keeps the forward (``erf.UnitGradients``, about 270 MB for the
 default model at 513 px, so two are kept: trained and random weights). Slow networks
 and random inputs run on a click and keep no graph.
 """
